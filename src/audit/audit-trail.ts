@@ -1,0 +1,134 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db, DbOrTx, Tx } from '../db/database.js';
+import { formatOrganization, type Actor } from '../identity/actor.js';
+
+/**
+ * The tamper-evident audit trail. Each event carries the hash of the one before it, so altering or removing
+ * a row breaks the chain from there on; the table's triggers refuse UPDATE, DELETE and TRUNCATE besides.
+ * Events hold references and codes, never demographics.
+ */
+
+export interface AuditEvent {
+  requestId?: string | undefined;
+  sourceIp?: string | undefined;
+  actor?: Actor | undefined;
+  /** The interaction or operation: `member-match`, `token`, `patient-read`, `patient-search`, … */
+  operation: string;
+  outcome: 'success' | 'failure';
+  httpStatus?: number | undefined;
+  /** Why: `matched`, `no-match`, `consent-expired`, `token-invalid`, … */
+  reasonCode?: string | undefined;
+  /** `permit`, or `deny:<reason>`, when a consent was judged. */
+  consentDecision?: string | undefined;
+  /** Internal member reference (members.id); never a member id or a name. */
+  memberRef?: string | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+/** One chain, one writer at a time: the lock is held until the inserting transaction ends. */
+const CHAIN_LOCK_KEY = 0x6d6d_a0d1;
+
+interface ChainedFields {
+  event_id: string;
+  recorded_at: string;
+  request_id: string | null;
+  source_ip: string | null;
+  actor_class: string | null;
+  client_id: string | null;
+  organization: string | null;
+  token_jti: string | null;
+  purpose_of_use: string | null;
+  operation: string;
+  outcome: 'success' | 'failure';
+  http_status: number | null;
+  reason_code: string | null;
+  consent_decision: string | null;
+  member_ref: string | null;
+  details: Record<string, unknown>;
+}
+
+/** Appends one event. Pass the transaction whose effect the event records, so both commit or neither. */
+export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<void> {
+  if (!db.isTransaction) {
+    await (db as Db).transaction().execute((trx) => appendAuditEvent(trx, event));
+    return;
+  }
+  const trx = db as Tx;
+  await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
+  const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const prevHash = last?.hash ?? GENESIS_HASH;
+  const fields: ChainedFields = {
+    event_id: randomUUID(),
+    recorded_at: new Date().toISOString(),
+    request_id: event.requestId ?? null,
+    source_ip: event.sourceIp ?? null,
+    actor_class: event.actor?.actorClass ?? null,
+    client_id: event.actor?.clientId ?? null,
+    organization: event.actor ? formatOrganization(event.actor.organization) : null,
+    token_jti: event.actor?.tokenJti ?? null,
+    purpose_of_use: event.actor?.purposeOfUse ?? null,
+    operation: event.operation,
+    outcome: event.outcome,
+    http_status: event.httpStatus ?? null,
+    reason_code: event.reasonCode ?? null,
+    consent_decision: event.consentDecision ?? null,
+    member_ref: event.memberRef ?? null,
+    details: event.details ?? {},
+  };
+  await trx
+    .insertInto('audit_events')
+    .values({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash: chainHash(prevHash, fields) })
+    .execute();
+}
+
+export function chainHash(prevHash: string, fields: ChainedFields): string {
+  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(fields)).digest('hex');
+}
+
+export type ChainVerification =
+  | { ok: true; events: number }
+  | { ok: false; events: number; firstBrokenSeq: string; problem: 'hash-mismatch' | 'prev-hash-mismatch' };
+
+/** Walks the chain in order, recomputing each hash; names the first row that does not fit. */
+export async function verifyAuditChain(db: DbOrTx, batchSize = 5_000): Promise<ChainVerification> {
+  let prevHash = GENESIS_HASH;
+  let lastSeq = '0';
+  let events = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where(sql<boolean>`seq > ${lastSeq}::bigint`)
+      .orderBy('seq')
+      .limit(batchSize)
+      .execute();
+    if (rows.length === 0) return { ok: true, events };
+    for (const row of rows) {
+      events += 1;
+      if (row.prev_hash !== prevHash) return { ok: false, events, firstBrokenSeq: row.seq, problem: 'prev-hash-mismatch' };
+      const { seq: _seq, prev_hash: _prev, hash, recorded_at, ...rest } = row;
+      const fields: ChainedFields = {
+        ...rest,
+        recorded_at: new Date(recorded_at).toISOString(),
+        details: row.details as Record<string, unknown>,
+      };
+      if (chainHash(prevHash, fields) !== hash) {
+        return { ok: false, events, firstBrokenSeq: row.seq, problem: 'hash-mismatch' };
+      }
+      prevHash = hash;
+      lastSeq = row.seq;
+    }
+  }
+}
+
+/** JSON with object keys sorted at every depth: jsonb does not keep key order, the hash must not care. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}

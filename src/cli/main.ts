@@ -1,0 +1,173 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import type { JWK } from 'jose';
+import { loadConfig, parseSystemValue, type Config } from '../config.js';
+import { openDatabase, type Db } from '../db/database.js';
+import { verifyAuditChain } from '../audit/audit-trail.js';
+import { disablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../identity/partner-clients.js';
+import { importRoster } from '../members/roster-import.js';
+import { hrexExampleRequest } from './hrex-example.js';
+import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from './partner-tools.js';
+
+/** `member-match <command>`: operator and demo commands. Every command reads the same configuration as the server. */
+
+async function withDb<T>(run: (db: Db, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openDatabase(config.databaseUrl, 4);
+  try {
+    return await run(db, config);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const systemValueOption = (text: string) => {
+  const parsed = parseSystemValue(text);
+  if (!parsed) throw new InvalidArgumentError('expected system|value');
+  return parsed;
+};
+
+const program = new Command('member-match').description('HRex $member-match service: operator commands');
+
+program
+  .command('migrate')
+  .description('create the database if needed and apply pending migrations')
+  .action(() => withDb(async () => console.log('database is up to date')));
+
+const roster = program.command('roster').description('the member index');
+roster
+  .command('import')
+  .argument('<file>', 'roster file: .csv (documented header) or .ndjson (FHIR Patient + Coverage); .gz accepted')
+  .description('import or update members; idempotent; bad rows are reported by line and skipped')
+  .action((file: string) =>
+    withDb(async (db, config) => {
+      const summary = await importRoster(db, file, { memberIdentifierSystem: config.memberIdentifierSystem });
+      const { errors, ...counts } = summary;
+      console.log(JSON.stringify(counts));
+      for (const error of errors) console.error(`line ${error.line}: ${error.reason}`);
+      if (summary.rejected > errors.length) console.error(`… and ${summary.rejected - errors.length} more rejected rows`);
+    }),
+  );
+
+const client = program.command('client').description('partner payer clients (SMART Backend Services)');
+client
+  .command('add')
+  .requiredOption('--name <name>', 'display name of the partner')
+  .requiredOption('--org <system|value>', "the partner's organisation identifier, e.g. http://hl7.org/fhir/sid/us-npi|0123456789", systemValueOption)
+  .requiredOption('--jwks <file|url>', "the partner's public JWKS: a file, or an https URL we fetch keys from")
+  .option('--scopes <scopes>', 'space-separated scopes to grant', PARTNER_SCOPES.join(' '))
+  .description('register a partner; prints its client id')
+  .action((options: { name: string; org: { system: string; value: string }; jwks: string; scopes: string }) =>
+    withDb(async (db) => {
+      const scopes = options.scopes.split(/\s+/).filter(Boolean);
+      const unknown = scopes.filter((s) => !(PARTNER_SCOPES as readonly string[]).includes(s));
+      if (unknown.length > 0) throw new InvalidArgumentError(`unknown scopes: ${unknown.join(' ')}`);
+      const isUrl = /^https?:\/\//.test(options.jwks);
+      const jwks = isUrl ? undefined : (JSON.parse(await readFile(options.jwks, 'utf8')) as { keys: JWK[] });
+      if (jwks && (!Array.isArray(jwks.keys) || jwks.keys.some((k) => !k.kid || k.d))) {
+        throw new InvalidArgumentError('the JWKS must hold public keys, each with a kid');
+      }
+      const created = await registerPartnerClient(db, {
+        name: options.name,
+        organization: options.org,
+        scopes,
+        ...(jwks ? { jwks } : { jwksUrl: options.jwks }),
+      });
+      console.log(created.clientId);
+    }),
+  );
+client
+  .command('list')
+  .description('list partner clients')
+  .action(() =>
+    withDb(async (db) => {
+      for (const c of await listPartnerClients(db)) {
+        console.log(
+          [c.clientId, c.enabled ? 'enabled' : 'disabled', `${c.organization.system}|${c.organization.value}`, c.scopes.join(' '), c.name].join('\t'),
+        );
+      }
+    }),
+  );
+client
+  .command('disable')
+  .argument('<client-id>')
+  .description('disable a client: new tokens are refused at once, issued tokens stop working within 5 seconds')
+  .action((clientId: string) =>
+    withDb(async (db) => {
+      if (!(await disablePartnerClient(db, clientId))) {
+        console.error('no such client');
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`disabled ${clientId}`);
+    }),
+  );
+
+program
+  .command('audit')
+  .description('the audit trail')
+  .command('verify')
+  .description('walk the hash chain; exit 1 and name the first broken row if it was tampered with')
+  .action(() =>
+    withDb(async (db) => {
+      const result = await verifyAuditChain(db);
+      if (result.ok) {
+        console.log(`audit chain intact: ${result.events} events`);
+      } else {
+        console.error(`audit chain broken at seq ${result.firstBrokenSeq} (${result.problem}) after ${result.events - 1} good events`);
+        process.exitCode = 1;
+      }
+    }),
+  );
+
+const partner = program.command('partner').description("play a partner payer's side, for demos and testing");
+partner
+  .command('keys')
+  .requiredOption('--out <dir>', 'folder to write private.jwk.json and jwks.json into')
+  .option('--alg <alg>', 'ES384 or RS384', 'ES384')
+  .description('generate a partner key pair')
+  .action(async (options: { out: string; alg: 'ES384' | 'RS384' }) => {
+    const pair = await generatePartnerKeyPair(options.alg);
+    await mkdir(options.out, { recursive: true });
+    await writeFile(path.join(options.out, 'private.jwk.json'), JSON.stringify(pair.privateJwk, null, 2), { mode: 0o600 });
+    await writeFile(path.join(options.out, 'jwks.json'), JSON.stringify(pair.publicJwks, null, 2));
+    console.log(`wrote ${path.join(options.out, 'private.jwk.json')} and ${path.join(options.out, 'jwks.json')}`);
+  });
+partner
+  .command('token')
+  .requiredOption('--client-id <id>')
+  .requiredOption('--key <file>', 'private JWK written by `partner keys`')
+  .option('--scope <scopes>', 'scopes to request', PARTNER_SCOPES.join(' '))
+  .option('--base <url>', 'the service base URL (default: PUBLIC_BASE_URL)')
+  .description('sign a client assertion, exchange it at /oauth/token and print the access token')
+  .action(async (options: { clientId: string; key: string; scope: string; base?: string }) => {
+    const config = loadConfig();
+    const tokenUrl = options.base ? `${options.base.replace(/\/+$/, '')}/oauth/token` : config.tokenUrl;
+    const privateJwk = JSON.parse(await readFile(options.key, 'utf8')) as JWK;
+    const assertion = await signClientAssertion({ clientId: options.clientId, tokenUrl, privateJwk });
+    const result = await requestAccessToken(tokenUrl, assertion, options.scope);
+    if (result.status !== 200) {
+      console.error(JSON.stringify(result.body));
+      process.exitCode = 1;
+      return;
+    }
+    console.log(result.body.access_token);
+  });
+
+program
+  .command('demo')
+  .description('demo material')
+  .command('request')
+  .option('--recipient <system|value>', 'consent recipient (the partner organisation)', systemValueOption)
+  .option('--policy <policy>', 'consent policy: sensitive or regular', 'sensitive')
+  .description('print the HL7 HRex example $member-match request with its consent period moved to today')
+  .action((options: { recipient?: { system: string; value: string }; policy: 'regular' | 'sensitive' }) => {
+    console.log(JSON.stringify(hrexExampleRequest({ policy: options.policy, ...(options.recipient ? { recipient: options.recipient } : {}) }), null, 2));
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const e = error as { message?: string; name?: string };
+  console.error(`member-match: ${e?.name === 'InvalidArgumentError' || e?.name === 'ConfigError' ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? ''}`}`);
+  process.exitCode = 1;
+});

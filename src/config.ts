@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/** An identifier written `system|value`, the FHIR token-search form. */
+export interface SystemValue {
+  system: string;
+  value: string;
+}
+
+export function parseSystemValue(text: string): SystemValue | undefined {
+  const bar = text.lastIndexOf('|');
+  if (bar <= 0 || bar === text.length - 1) return undefined;
+  return { system: text.slice(0, bar), value: text.slice(bar + 1) };
+}
+
+const systemValue = z.string().transform((text, ctx) => {
+  const parsed = parseSystemValue(text);
+  if (!parsed) {
+    ctx.addIssue({ code: 'custom', message: 'expected system|value' });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const configSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('127.0.0.1'),
+    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/member_match'),
+    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    REDIS_KEY_PREFIX: z.string().default('mm:'),
+    PUBLIC_BASE_URL: z.url().optional(),
+    OWN_ORGANIZATION: systemValue.prefault('http://hl7.org/fhir/sid/us-npi|9876543210'),
+    MEMBER_IDENTIFIER_SYSTEM: z.string().min(1).default('http://example.org/old-payer/identifiers/member'),
+    CAN_SEGMENT_SENSITIVE_DATA: booleanFlag.prefault('false'),
+    MAX_BODY_BYTES: z.coerce.number().int().positive().default(262_144),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(300).default(300),
+    PHI_HASH_KEY: z.string().min(32).optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .transform((env) => {
+    const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://${env.HOST}:${env.PORT}`).replace(/\/+$/, '');
+    return {
+      port: env.PORT,
+      host: env.HOST,
+      databaseUrl: env.DATABASE_URL,
+      redisUrl: env.REDIS_URL,
+      redisKeyPrefix: env.REDIS_KEY_PREFIX,
+      publicBaseUrl,
+      fhirBaseUrl: `${publicBaseUrl}/fhir`,
+      tokenUrl: `${publicBaseUrl}/oauth/token`,
+      ownOrganization: env.OWN_ORGANIZATION,
+      memberIdentifierSystem: env.MEMBER_IDENTIFIER_SYSTEM,
+      canSegmentSensitiveData: env.CAN_SEGMENT_SENSITIVE_DATA,
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+      phiHashKey: env.PHI_HASH_KEY,
+      logLevel: env.LOG_LEVEL,
+    };
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once, at start-up. Empty variables count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = configSchema.safeParse(present);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  return result.data;
+}

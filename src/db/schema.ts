@@ -1,0 +1,140 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** A timestamp read back as a Date, written as a Date or an ISO string. */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface MembersTable {
+  id: Generated<string>;
+  member_id: string;
+  source_resource_id: string | null;
+  given: string;
+  middle: string | null;
+  family: string;
+  suffix: string | null;
+  /** `YYYY-MM-DD`: the DATE parser is replaced so birth dates never shift with the time zone. */
+  birth_date: string;
+  gender: string | null;
+  address_line: string | null;
+  city: string | null;
+  state: string | null;
+  postal_code: string | null;
+  phone: string | null;
+  email: string | null;
+  family_key: string;
+  given_key: string;
+  content_hash: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MemberIdentifiersTable {
+  member_uuid: string;
+  system: string;
+  value: string;
+  type_code: string | null;
+}
+
+export interface CoveragesTable {
+  id: Generated<string>;
+  member_uuid: string;
+  coverage_id: string;
+  subscriber_id: string | null;
+  relationship: string | null;
+  group_id: string | null;
+  plan_id: string | null;
+  period_start: string | null;
+  period_end: string | null;
+  content_hash: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PartnerClientsTable {
+  client_id: string;
+  name: string;
+  organization_system: string;
+  organization_value: string;
+  jwks: JSONColumnType<{ keys: Record<string, unknown>[] }> | null;
+  jwks_url: string | null;
+  scopes: string[];
+  enabled: Generated<boolean>;
+  created_at: Timestamp;
+  disabled_at: Date | null;
+}
+
+export interface ConsentsTable {
+  id: Generated<string>;
+  member_uuid: string;
+  partner_client_id: string;
+  recipient_system: string;
+  recipient_value: string;
+  policy_uri: string;
+  period_start: Date | string;
+  period_end: Date | string;
+  source_reference: string | null;
+  resource: JSONColumnType<Record<string, unknown>>;
+  resource_hash: string;
+  created_at: Timestamp;
+}
+
+export interface MemberLinksTable {
+  id: Generated<string>;
+  member_uuid: string;
+  partner_client_id: string;
+  partner_org_system: string;
+  partner_org_value: string;
+  link_coverage_key: string;
+  coverage_to_link: JSONColumnType<Record<string, unknown>> | null;
+  consent_id: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<string>;
+  event_id: string;
+  recorded_at: Date | string;
+  request_id: string | null;
+  source_ip: string | null;
+  actor_class: string | null;
+  client_id: string | null;
+  organization: string | null;
+  token_jti: string | null;
+  purpose_of_use: string | null;
+  operation: string;
+  outcome: 'success' | 'failure';
+  http_status: number | null;
+  reason_code: string | null;
+  consent_decision: string | null;
+  member_ref: string | null;
+  details: JSONColumnType<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: JSONColumnType<Record<string, unknown>>;
+  private_jwk: JSONColumnType<Record<string, unknown>>;
+  active: Generated<boolean>;
+  created_at: Timestamp;
+}
+
+export interface ServiceSecretsTable {
+  name: string;
+  value: string;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  members: MembersTable;
+  member_identifiers: MemberIdentifiersTable;
+  coverages: CoveragesTable;
+  partner_clients: PartnerClientsTable;
+  consents: ConsentsTable;
+  member_links: MemberLinksTable;
+  audit_events: AuditEventsTable;
+  signing_keys: SigningKeysTable;
+  service_secrets: ServiceSecretsTable;
+}

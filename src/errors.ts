@@ -1,0 +1,99 @@
+/**
+ * The one error hierarchy. Each error knows its HTTP status, a stable machine code and a message that is safe
+ * to show a client: messages never contain names, birth dates or identifiers. `src/http/errors.ts` maps them
+ * to an OperationOutcome under /fhir and to OAuth JSON under /oauth, in one place.
+ */
+
+/** FHIR `OperationOutcome.issue.code` values that we use. */
+export type IssueType =
+  | 'invalid'
+  | 'structure'
+  | 'required'
+  | 'value'
+  | 'login'
+  | 'forbidden'
+  | 'not-found'
+  | 'too-long'
+  | 'not-supported'
+  | 'business-rule'
+  | 'processing'
+  | 'exception'
+  | 'throttled'
+  | 'transient';
+
+export interface AppErrorOptions {
+  /** FHIRPath of the offending element, for 400s. */
+  expression?: string;
+  /** OAuth error code, for errors raised under /oauth. */
+  oauthError?: string;
+  cause?: unknown;
+}
+
+export abstract class AppError extends Error {
+  abstract readonly status: number;
+  abstract readonly issueType: IssueType;
+  readonly expression: string | undefined;
+  readonly oauthError: string | undefined;
+
+  /** @param code stable, machine-readable reason (`consent-expired`, `no-match`, …) used in audit events. */
+  constructor(
+    readonly code: string,
+    message: string,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.expression = options.expression;
+    this.oauthError = options.oauthError;
+  }
+}
+
+/** 400: the request is malformed or breaks the resource's structure. */
+export class InvalidRequestError extends AppError {
+  readonly status = 400;
+  readonly issueType: IssueType = 'invalid';
+}
+
+/** 400 with issue type `structure`: a FHIR structural rule (cardinality, reference form) is broken. */
+export class StructureError extends InvalidRequestError {
+  override readonly issueType: IssueType = 'structure';
+}
+
+/** 401: no credentials, or credentials that do not verify. */
+export class AuthenticationError extends AppError {
+  readonly status = 401;
+  readonly issueType: IssueType = 'login';
+}
+
+/** 403: authenticated, but not allowed to do this. */
+export class ForbiddenError extends AppError {
+  readonly status = 403;
+  readonly issueType: IssueType = 'forbidden';
+}
+
+export class NotFoundError extends AppError {
+  readonly status = 404;
+  readonly issueType: IssueType = 'not-found';
+}
+
+export class PayloadTooLargeError extends AppError {
+  readonly status = 413;
+  readonly issueType: IssueType = 'too-long';
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  readonly status = 415;
+  readonly issueType: IssueType = 'not-supported';
+}
+
+/** 422: well-formed, but a business rule says no (no match, consent cannot be honoured, …). */
+export class BusinessRuleError extends AppError {
+  readonly status = 422;
+  readonly issueType: IssueType = 'business-rule';
+}
+
+/** 503: a dependency (database, Redis) is unavailable; the client may retry. */
+export class ServiceUnavailableError extends AppError {
+  readonly status = 503;
+  readonly issueType: IssueType = 'transient';
+}

@@ -1,0 +1,52 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import { sql } from 'kysely';
+import type { AppDeps } from './deps.js';
+import { errorHandler } from './errors.js';
+import { requestContext } from './request-context.js';
+import { fhirRouter } from './routes/fhir.js';
+import { oauthRouter, smartConfiguration } from './routes/oauth.js';
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+
+  app.use(requestContext());
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req) => req.headers['x-request-id'] as string,
+      // Paths only: a query string may carry an identifier, and bodies are never logged.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [database, redis] = await Promise.all([
+      sql`SELECT 1`.execute(deps.db).then(() => true, () => false),
+      deps.redis.ping().then(() => true, () => false),
+    ]);
+    res.status(database && redis ? 200 : 503).json({ status: database && redis ? 'ready' : 'unavailable', database, redis });
+  });
+
+  app.get('/.well-known/smart-configuration', (_req, res) => {
+    res.json(smartConfiguration(deps));
+  });
+
+  app.use('/oauth', oauthRouter(deps));
+  app.use('/fhir', fhirRouter(deps));
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found' });
+  });
+  app.use(errorHandler(deps));
+  return app;
+}

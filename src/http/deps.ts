@@ -1,0 +1,18 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import type { AccessTokenVerifier } from '../identity/tokens.js';
+import type { ServiceSigningKey } from '../identity/signing-keys.js';
+import type { Logger } from '../logger.js';
+
+/** Everything the HTTP layer needs, built once at start-up (src/main.ts) or by a test. */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  logger: Logger;
+  signingKey: ServiceSigningKey;
+  verifyAccessToken: AccessTokenVerifier;
+  phiHashKey: string;
+  version: string;
+}

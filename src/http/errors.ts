@@ -1,0 +1,116 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import {
+  AppError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+} from '../errors.js';
+import { operationOutcome } from '../fhir/operation-outcome.js';
+import { writeRequestAudit } from '../audit/request-audit.js';
+import type { AppDeps } from './deps.js';
+import { requestAudit } from './request-context.js';
+
+/**
+ * The one place errors become responses: OAuth JSON under /oauth, an OperationOutcome everywhere else.
+ * Every failure is audited before it is answered; an unexpected error is logged without its message (which
+ * could quote data) and answered as a plain 500.
+ */
+export function errorHandler(deps: AppDeps): ErrorRequestHandler {
+  return async (rawError: unknown, req, res, _next) => {
+    const error = toAppError(rawError);
+    if (!error) logUnexpected(deps, req, rawError);
+    const status = error?.status ?? 500;
+    const code = error?.code ?? 'internal-error';
+
+    const audit = requestAudit(res);
+    try {
+      await writeRequestAudit(deps.db, audit, { outcome: 'failure', httpStatus: status, reasonCode: code });
+    } catch (auditError) {
+      logUnexpected(deps, req, auditError);
+      sendError(req, res, new ServiceUnavailableError('audit-unavailable', 'the request could not be audited and was not processed', { oauthError: 'temporarily_unavailable' }));
+      return;
+    }
+    if (res.headersSent) return;
+    if (error) sendError(req, res, error);
+    else sendInternal(req, res);
+  };
+}
+
+/** Maps errors raised by our code and by express' body parsers; anything else is unexpected. */
+function toAppError(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  const type = (error as { type?: unknown } | null)?.type;
+  switch (type) {
+    case 'entity.too.large':
+      return new PayloadTooLargeError('body-too-large', 'the request body is larger than this server accepts');
+    case 'entity.parse.failed':
+      return new InvalidRequestError('malformed-json', 'the request body is not valid JSON', { oauthError: 'invalid_request' });
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new UnsupportedMediaTypeError('unsupported-encoding', 'unsupported content encoding or charset');
+    case 'parameters.too.many':
+      return new InvalidRequestError('too-many-parameters', 'the form has too many parameters', { oauthError: 'invalid_request' });
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new InvalidRequestError('body-unreadable', 'the request body could not be read', { oauthError: 'invalid_request' });
+    default:
+      return undefined;
+  }
+}
+
+function isOAuthPath(req: Request): boolean {
+  return req.originalUrl.startsWith('/oauth/');
+}
+
+function sendError(req: Request, res: Response, error: AppError): void {
+  if (isOAuthPath(req)) {
+    const oauthError = error.oauthError ?? (error.status === 401 ? 'invalid_client' : error.status >= 500 ? 'server_error' : 'invalid_request');
+    const status = oauthError === 'invalid_client' ? 401 : error.status;
+    res.status(status).set('Cache-Control', 'no-store').json({ error: oauthError, error_description: error.message });
+    return;
+  }
+  if (error.status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+  if (error.status === 503) res.set('Retry-After', '5');
+  res
+    .status(error.status)
+    .type('application/fhir+json')
+    .send(
+      JSON.stringify(
+        operationOutcome({
+          code: error.issueType,
+          reason: error.code,
+          diagnostics: error.message,
+          ...(error.expression ? { expression: error.expression } : {}),
+        }),
+      ),
+    );
+}
+
+function sendInternal(req: Request, res: Response): void {
+  if (res.headersSent) return;
+  if (isOAuthPath(req)) {
+    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
+    return;
+  }
+  res
+    .status(500)
+    .type('application/fhir+json')
+    .send(JSON.stringify(operationOutcome({ code: 'exception', reason: 'internal-error', diagnostics: 'internal error' })));
+}
+
+/** Logs the error's kind and where it came from, never its message: driver errors quote the values. */
+function logUnexpected(deps: AppDeps, req: Request, error: unknown): void {
+  const e = error as { name?: string; code?: string; constraint?: string; stack?: string };
+  deps.logger.error(
+    {
+      requestId: req.headers['x-request-id'],
+      errName: e?.name,
+      errCode: e?.code,
+      constraint: e?.constraint,
+      frames: e?.stack?.split('\n').slice(1, 8).map((l) => l.trim()),
+    },
+    'unexpected error',
+  );
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { RequestAudit } from '../audit/request-audit.js';
+import { AuthenticationError } from '../errors.js';
+import type { Actor } from '../identity/actor.js';
+import type { AccessTokenVerifier } from '../identity/tokens.js';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Gives every request an id (the caller's, when it is safe to echo) and an empty audit record. */
+export function requestContext(): RequestHandler {
+  return (req, res, next) => {
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
+    req.headers['x-request-id'] = requestId;
+    res.set('X-Request-Id', requestId);
+    const audit: RequestAudit = {
+      requestId,
+      sourceIp: req.ip,
+      operation: 'unknown',
+      details: {},
+      written: false,
+    };
+    res.locals.audit = audit;
+    next();
+  };
+}
+
+export function requestAudit(res: Response): RequestAudit {
+  return res.locals.audit as RequestAudit;
+}
+
+/** Names the operation the audit event will record. */
+export function auditAs(operation: string): RequestHandler {
+  return (_req, res, next) => {
+    requestAudit(res).operation = operation;
+    next();
+  };
+}
+
+/** Bearer authentication with our own access tokens; the actor lands on the audit record and res.locals. */
+export function authenticate(verify: AccessTokenVerifier): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
+    if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
+    const actor = await verify(match[1]!);
+    res.locals.actor = actor;
+    requestAudit(res).actor = actor;
+    next();
+  };
+}
+
+export function currentActor(res: Response): Actor {
+  return res.locals.actor as Actor;
+}

@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { parseSystemValue } from '../config.js';
+import type { Db } from '../db/database.js';
+import { AuthenticationError, InvalidRequestError, ServiceUnavailableError } from '../errors.js';
+import { formatOrganization, type Actor } from './actor.js';
+import { findPartnerClient, isPartnerClientEnabled, type PartnerClient } from './partner-clients.js';
+import { SERVICE_TOKEN_ALG, type ServiceSigningKey } from './signing-keys.js';
+
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** SMART Backend Services: client assertions signed RS384 or ES384 only. */
+export const CLIENT_ASSERTION_ALGS = ['RS384', 'ES384'];
+/** A client assertion may expire at most this far ahead (SMART Backend Services). */
+const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Allowed clock skew between us and a partner. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** How long a disabled client's already-issued tokens may keep working: well inside the 5 s promise. */
+const CLIENT_STATUS_CACHE_MS = 2_000;
+
+export interface TokenDeps {
+  db: Db;
+  redis: Redis;
+  config: Config;
+  signingKey: ServiceSigningKey;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+  scope: string;
+}
+
+const invalidClient = (code: string, message: string, cause?: unknown) =>
+  new AuthenticationError(code, message, { oauthError: 'invalid_client', cause });
+
+/** POST /oauth/token with grant_type=client_credentials and a private_key_jwt client assertion. */
+export async function issueClientCredentialsToken(
+  deps: TokenDeps,
+  form: Record<string, unknown>,
+): Promise<{ response: TokenResponse; actor: Actor }> {
+  const grantType = stringField(form, 'grant_type');
+  if (grantType !== 'client_credentials') {
+    throw new InvalidRequestError('unsupported-grant-type', 'grant_type must be client_credentials', {
+      oauthError: 'unsupported_grant_type',
+    });
+  }
+  if (stringField(form, 'client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
+    throw new InvalidRequestError('invalid-assertion-type', `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, {
+      oauthError: 'invalid_request',
+    });
+  }
+  const assertion = stringField(form, 'client_assertion');
+  if (!assertion) {
+    throw new InvalidRequestError('missing-assertion', 'client_assertion is required', { oauthError: 'invalid_request' });
+  }
+  const requested = (stringField(form, 'scope') ?? '').split(/\s+/).filter(Boolean);
+  if (requested.length === 0) {
+    throw new InvalidRequestError('missing-scope', 'scope is required', { oauthError: 'invalid_request' });
+  }
+
+  const client = await authenticateClientAssertion(deps, assertion);
+
+  const notGranted = requested.filter((s) => !client.scopes.includes(s));
+  if (notGranted.length > 0) {
+    throw new InvalidRequestError('scope-not-granted', `scope not granted to this client: ${notGranted.join(' ')}`, {
+      oauthError: 'invalid_scope',
+    });
+  }
+
+  const jti = randomUUID();
+  const ttl = deps.config.accessTokenTtlSeconds;
+  const scope = requested.join(' ');
+  const accessToken = await new SignJWT({
+    client_id: client.clientId,
+    org: formatOrganization(client.organization),
+    actor_class: 'partner',
+    auth_protocol: 'private_key_jwt',
+    scope,
+  })
+    .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
+    .setIssuer(deps.config.publicBaseUrl)
+    .setAudience(deps.config.fhirBaseUrl)
+    .setSubject(client.clientId)
+    .setJti(jti)
+    .setIssuedAt()
+    .setExpirationTime(`${ttl}s`)
+    .sign(deps.signingKey.privateKey);
+
+  return {
+    response: { access_token: accessToken, token_type: 'bearer', expires_in: ttl, scope },
+    actor: {
+      actorClass: 'partner',
+      subject: client.clientId,
+      clientId: client.clientId,
+      organization: client.organization,
+      scopes: requested,
+      purposeOfUse: undefined,
+      protocol: 'private_key_jwt',
+      tokenJti: jti,
+    },
+  };
+}
+
+/** Every check SMART Backend Services asks of a client assertion; returns the client it proves. */
+async function authenticateClientAssertion(deps: TokenDeps, assertion: string): Promise<PartnerClient> {
+  let clientId: unknown;
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(assertion).kid;
+    clientId = decodeJwt(assertion).iss;
+  } catch (error) {
+    throw invalidClient('assertion-malformed', 'client_assertion is not a JWT', error);
+  }
+  if (typeof clientId !== 'string' || !clientId) throw invalidClient('assertion-no-issuer', 'client_assertion has no iss');
+  if (typeof kid !== 'string' || !kid) throw invalidClient('assertion-no-kid', 'client_assertion header has no kid');
+
+  const client = await findPartnerClient(deps.db, clientId);
+  if (!client) throw invalidClient('unknown-client', 'unknown client');
+  if (!client.enabled) throw invalidClient('client-disabled', 'client is disabled');
+
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(assertion, clientKeySet(client), {
+      algorithms: CLIENT_ASSERTION_ALGS,
+      issuer: client.clientId,
+      subject: client.clientId,
+      audience: deps.config.tokenUrl,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    }));
+  } catch (error) {
+    throw invalidClient(assertionErrorCode(error), 'client_assertion failed verification', error);
+  }
+
+  const now = Math.floor(Date.now() / 1000);
+  const exp = payload.exp as number;
+  if (exp - now > MAX_ASSERTION_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) {
+    throw invalidClient('assertion-exp-too-far', 'client_assertion exp is more than 5 minutes ahead');
+  }
+  await refuseReplay(deps.redis, client.clientId, payload.jti as string, exp + CLOCK_TOLERANCE_SECONDS);
+  return client;
+}
+
+/** Remembers each assertion `jti` until the assertion expires; a second use is refused. */
+async function refuseReplay(redis: Redis, clientId: string, jti: string, expiresAt: number): Promise<void> {
+  let stored: string | null;
+  try {
+    stored = await redis.set(`jti:${clientId}:${jti}`, '1', 'EXAT', expiresAt, 'NX');
+  } catch (error) {
+    throw new ServiceUnavailableError('replay-cache-unavailable', 'token service temporarily unavailable', {
+      oauthError: 'temporarily_unavailable',
+      cause: error,
+    });
+  }
+  if (stored !== 'OK') throw invalidClient('assertion-replayed', 'client_assertion jti has already been used');
+}
+
+const remoteKeySets = new Map<string, JWTVerifyGetKey>();
+
+function clientKeySet(client: PartnerClient): JWTVerifyGetKey {
+  if (client.jwks) return createLocalJWKSet(client.jwks);
+  const url = client.jwksUrl as string;
+  let keySet = remoteKeySets.get(url);
+  if (!keySet) {
+    keySet = createRemoteJWKSet(new URL(url), { timeoutDuration: 3_000, cooldownDuration: 30_000 });
+    remoteKeySets.set(url, keySet);
+  }
+  return keySet;
+}
+
+function assertionErrorCode(error: unknown): string {
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'assertion-unknown-kid';
+  if (error instanceof joseErrors.JWTExpired) return 'assertion-expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `assertion-bad-${error.claim}`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'assertion-alg-not-allowed';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'assertion-bad-signature';
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JOSEError) return 'assertion-invalid';
+  return 'assertion-invalid';
+}
+
+function stringField(form: Record<string, unknown>, name: string): string | undefined {
+  const value = form[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Verifies our own access tokens on every /fhir request. */
+export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
+  const keySet = createLocalJWKSet({ keys: [deps.signingKey.publicJwk as JWK] });
+  const statusCache = new Map<string, { enabled: boolean; checkedAt: number }>();
+
+  async function clientEnabled(clientId: string): Promise<boolean> {
+    const cached = statusCache.get(clientId);
+    if (cached && Date.now() - cached.checkedAt < CLIENT_STATUS_CACHE_MS) return cached.enabled;
+    const enabled = await isPartnerClientEnabled(deps.db, clientId);
+    statusCache.set(clientId, { enabled, checkedAt: Date.now() });
+    return enabled;
+  }
+
+  return async function verifyAccessToken(token: string): Promise<Actor> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, keySet, {
+        algorithms: [SERVICE_TOKEN_ALG],
+        issuer: deps.config.publicBaseUrl,
+        audience: deps.config.fhirBaseUrl,
+        requiredClaims: ['sub', 'exp', 'jti'],
+        typ: 'at+jwt',
+      }));
+    } catch (error) {
+      const code = error instanceof joseErrors.JWTExpired ? 'token-expired' : 'token-invalid';
+      throw new AuthenticationError(code, 'access token is not valid', { cause: error });
+    }
+    const organization = typeof payload.org === 'string' ? parseSystemValue(payload.org) : undefined;
+    const clientId = payload.client_id;
+    if (payload.actor_class !== 'partner' || typeof clientId !== 'string' || !organization) {
+      throw new AuthenticationError('token-invalid', 'access token is not valid');
+    }
+    if (!(await clientEnabled(clientId))) throw new AuthenticationError('client-disabled', 'client is disabled');
+    return {
+      actorClass: 'partner',
+      subject: payload.sub as string,
+      clientId,
+      organization,
+      scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      purposeOfUse: undefined,
+      protocol: 'private_key_jwt',
+      tokenJti: payload.jti as string,
+    };
+  };
+}
+
+export type AccessTokenVerifier = ReturnType<typeof createAccessTokenVerifier>;

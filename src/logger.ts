@@ -1,0 +1,27 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Paths that could carry PHI or secrets if someone ever logs a body or a header by mistake. Our own log
+ * lines carry ids and codes only; this is the safety net.
+ */
+const redact = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body',
+  'res.body',
+  'body',
+  'client_assertion',
+  'access_token',
+  '*.name',
+  '*.birthDate',
+  '*.birth_date',
+  '*.identifier',
+  '*.given',
+  '*.family',
+];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: redact, censor: '[redacted]' }, base: { service: 'member-match' } });
+}

@@ -1,0 +1,413 @@
+/**
+ * Roster import: loads the member index (members, their member identifiers and coverages) from a payer's
+ * roster file. Idempotent (re-importing a file writes nothing), streaming (memory does not grow with the
+ * file) and row-tolerant (a bad row is reported by line and skipped; the good rows import).
+ *
+ * ## Files
+ *
+ * The format follows the extension: `.csv` → roster CSV, `.ndjson` or `.jsonl` → FHIR NDJSON. A further
+ * `.gz` means gzip (`roster.csv.gz`), decompressed as it streams.
+ *
+ * ## Roster CSV
+ *
+ * UTF-8 (a BOM is ignored), comma-separated, RFC 4180 quoting, LF or CRLF. The first line is the header:
+ * column names exactly as below, in any order. A column not listed below, a repeated column or a missing
+ * required column rejects the whole file before any row is read. Columns marked * are required in the header
+ * and must be filled in every row.
+ *
+ *   member_id*      our member id; the upsert key. Also stored as a member identifier (options system, type MB)
+ *   subscriber_id   subscriber id on the card (shared by a family on one contract)
+ *   relationship    FHIR subscriber-relationship: self | spouse | child | parent | common | injured | other
+ *   given*          first given name
+ *   middle          further given names
+ *   family*         family name
+ *   suffix          e.g. Jr, Sr, III
+ *   birth_date*     YYYY-MM-DD, a real calendar date, not in the future
+ *   gender          male | female | other | unknown (any case), or empty
+ *   address_line    first address line
+ *   city
+ *   state           stored upper case
+ *   postal_code     kept as written
+ *   phone           kept as written
+ *   email
+ *   coverage_id*    coverage (policy) id; upsert key with the member
+ *   group           coverage class "group" value
+ *   plan            coverage class "plan" value
+ *   period_start    YYYY-MM-DD or empty
+ *   period_end      YYYY-MM-DD or empty; not before period_start
+ *
+ * Values are trimmed; empty means absent; no value may exceed 256 characters. One row is one member plus
+ * one of its coverages: a member with two coverages appears on two rows with the same member_id (and the
+ * same demographics: differing demographics on a later row update the member). Blank lines and rows of
+ * empty fields are ignored. A row with the wrong number of fields is rejected. Broken CSV syntax (an unclosed
+ * quote) cannot be read past: the rows before it import, then the import stops with a RosterFileError naming
+ * the line (its `summary` counts what was done; re-run after fixing — the import is idempotent).
+ *
+ * ## FHIR NDJSON
+ *
+ * One resource per line, Patient or Coverage (anything else is a rejected line):
+ * - Patient: member id = the identifier whose system is `options.memberIdentifierSystem`, else the one typed
+ *   v2-0203 `MB`; name[0] (family, given[0], further given → middle, suffix[0]); birthDate; gender;
+ *   address[0] (line[0], city, state, postalCode); telecom phone and email. Patient.id is kept as the
+ *   member's `source_resource_id`. A Patient line is one row (the member's outcome).
+ * - Coverage: identifier[0].value → coverage id; subscriberId; relationship.coding[0].code; class group and
+ *   plan; period (dateTime values keep their date). beneficiary.reference `Patient/{id}` names a Patient
+ *   imported earlier — on an earlier line of this file, or by an earlier import. A Coverage line is one row
+ *   (the coverage's outcome).
+ *
+ * ## Outcomes
+ *
+ * Every member and coverage row stores `content_hash`, the sha256 of its canonical normalised content; an
+ * upsert whose hash is unchanged does not write at all. Per row: `inserted` if its member or coverage was
+ * new, else `updated` if either changed, else `unchanged`; `rejected` rows are listed as
+ * `{ line, reason }` (at most 1000 kept; the count goes on), with reasons that never contain row values.
+ * Rows are written in batches (default 500), one transaction per batch, each member/identifier/coverage
+ * write one multi-row upsert; the next batch is parsed while the previous one is written, so at most two
+ * batches are in memory. NDJSON lines are read with a bounded line reader (a line over 1 MiB is rejected
+ * without being held), CSV records are capped at 64 KiB.
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { Db, Tx } from '../db/database.js';
+import {
+  coverageContentHash,
+  coverageKey,
+  findMembersBySourceResourceIds,
+  memberContentHash,
+  upsertCoverages,
+  upsertMemberIdentifiers,
+  upsertMembers,
+  type CoverageRecord,
+  type MemberRecord,
+  type MemberUpsertResult,
+  type UpsertOutcome,
+} from './member-repository.js';
+import { readRosterCsv, RosterFileError, validateRosterRow } from './roster-csv.js';
+import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from './roster-ndjson.js';
+
+export { RosterFileError } from './roster-csv.js';
+
+export interface ImportError {
+  /** Physical line in the file (the CSV header is line 1). */
+  line: number;
+  /** What is wrong, without any of the row's values. */
+  reason: string;
+}
+
+export interface ImportSummary {
+  rows: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  rejected: number;
+  /** The first MAX_REPORTED_ERRORS rejections, by line. */
+  errors: ImportError[];
+}
+
+export interface ImportOptions {
+  /** System of the member identifier stored for each member_id (and looked for on NDJSON Patients). */
+  memberIdentifierSystem: string;
+  /** Rows per transaction; default 500. */
+  batchSize?: number;
+  /** Called after each committed batch with a snapshot of the running summary. */
+  onProgress?: (summary: ImportSummary) => void;
+}
+
+export type RosterFormat = 'csv' | 'ndjson';
+
+export const DEFAULT_BATCH_SIZE = 500;
+export const MAX_REPORTED_ERRORS = 1000;
+/** The type code of the member identifier written for each member (v2-0203 "Member Number"). */
+const MEMBER_IDENTIFIER_TYPE = 'MB';
+const BENEFICIARY_NOT_FOUND = 'beneficiary Patient not found; Patient lines must precede their Coverage';
+
+/** Format and compression from a file name: `.csv`, `.ndjson`, `.jsonl`, each optionally `.gz`. */
+export function rosterFileFormat(filePath: string): { format: RosterFormat; gzip: boolean } {
+  const lower = filePath.toLowerCase();
+  const gzip = lower.endsWith('.gz');
+  const base = gzip ? lower.slice(0, -3) : lower;
+  if (base.endsWith('.csv')) return { format: 'csv', gzip };
+  if (base.endsWith('.ndjson') || base.endsWith('.jsonl')) return { format: 'ndjson', gzip };
+  throw new RosterFileError('unsupported roster file name: expected .csv, .ndjson or .jsonl, optionally followed by .gz');
+}
+
+/** Imports a roster file; see the top of this file for the formats. */
+export async function importRoster(db: Db, filePath: string, options: ImportOptions): Promise<ImportSummary> {
+  const { format, gzip } = rosterFileFormat(filePath);
+  const file = createReadStream(filePath);
+  if (!gzip) return importRosterStream(db, file, format, options);
+  const gunzip = createGunzip();
+  // pipeline forwards errors and tears both streams down when the reader stops early.
+  pipeline(file, gunzip, () => undefined);
+  try {
+    return await importRosterStream(db, gunzip, format, options);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      throw new RosterFileError('the file is not valid gzip data', undefined, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** A row read from the file: something to write, or the reason it was rejected. */
+type RosterItem =
+  | { line: number; kind: 'row'; member: MemberRecord; coverage: CoverageRecord }
+  | { line: number; kind: 'patient'; member: MemberRecord }
+  | { line: number; kind: 'coverage'; coverage: CoverageRecord; beneficiaryId: string }
+  | { line: number; kind: 'rejected'; reason: string };
+
+async function* csvItems(input: Readable): AsyncGenerator<RosterItem, void, undefined> {
+  for await (const event of readRosterCsv(input)) {
+    if ('reason' in event) {
+      yield { line: event.line, kind: 'rejected', reason: event.reason };
+      continue;
+    }
+    const row = validateRosterRow(event.fields);
+    yield row.ok
+      ? { line: event.line, kind: 'row', member: row.member, coverage: row.coverage }
+      : { line: event.line, kind: 'rejected', reason: row.reason };
+  }
+}
+
+async function* ndjsonItems(input: Readable, memberIdentifierSystem: string): AsyncGenerator<RosterItem, void, undefined> {
+  for await (const event of readLines(input)) {
+    if ('tooLong' in event) {
+      yield { line: event.line, kind: 'rejected', reason: `line is longer than ${MAX_NDJSON_LINE_LENGTH} characters` };
+      continue;
+    }
+    const item = parseNdjsonRosterLine(event.text, memberIdentifierSystem);
+    yield { line: event.line, ...item };
+  }
+}
+
+function snapshot(summary: ImportSummary): ImportSummary {
+  return { ...summary, errors: [...summary.errors] };
+}
+
+/**
+ * Imports a roster from a stream (already decompressed). Rows are written in batches, one transaction
+ * each; rejected rows are counted in line order with the batch they arrived in.
+ */
+export async function importRosterStream(
+  db: Db,
+  input: Readable,
+  format: RosterFormat,
+  options: ImportOptions,
+): Promise<ImportSummary> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  const summary: ImportSummary = { rows: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, errors: [] };
+  let pending: RosterItem[] = [];
+
+  const reject = (line: number, reason: string) => {
+    summary.rejected++;
+    if (summary.errors.length < MAX_REPORTED_ERRORS) summary.errors.push({ line, reason });
+  };
+
+  /** Writes one batch and counts its outcomes. */
+  const write = async (items: RosterItem[]) => {
+    const writable = items.filter((item) => item.kind !== 'rejected');
+    const outcomes =
+      writable.length === 0
+        ? []
+        : await db.transaction().execute((trx) => writeBatch(trx, writable, options.memberIdentifierSystem));
+    summary.rows += items.length;
+    let next = 0;
+    for (const item of items) {
+      if (item.kind === 'rejected') {
+        reject(item.line, item.reason);
+        continue;
+      }
+      const outcome = outcomes[next++];
+      if (outcome === undefined) throw new Error('batch returned too few outcomes');
+      if (typeof outcome === 'string') summary[outcome]++;
+      else reject(item.line, outcome.rejected);
+    }
+    options.onProgress?.(snapshot(summary));
+  };
+
+  // One batch is written while the next is parsed: at most two batches are held, and batches commit in order.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    await inFlight;
+    if (pending.length === 0) return;
+    const items = pending;
+    pending = [];
+    inFlight = write(items);
+    inFlight.catch(() => undefined); // observed by the next flush or the final await
+  };
+
+  const items = format === 'csv' ? csvItems(input) : ndjsonItems(input, options.memberIdentifierSystem);
+  try {
+    for await (const item of items) {
+      pending.push(item);
+      if (pending.length >= batchSize) await flush();
+    }
+    await flush();
+    await inFlight;
+  } catch (error) {
+    if (error instanceof RosterFileError) {
+      // The rows before the offending line were read and are valid: write them, then report how far we got.
+      await flush();
+      await inFlight;
+      error.summary = snapshot(summary);
+    } else {
+      await inFlight.catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    if (!input.destroyed) input.destroy();
+  }
+  return summary;
+}
+
+type ItemOutcome = UpsertOutcome | { rejected: string };
+
+function combine(a: UpsertOutcome, b: UpsertOutcome): UpsertOutcome {
+  if (a === 'inserted' || b === 'inserted') return 'inserted';
+  if (a === 'updated' || b === 'updated') return 'updated';
+  return 'unchanged';
+}
+
+/**
+ * Splits writes into rounds so that no statement touches one key twice: the k-th distinct version of a key
+ * within the batch goes into round k, which keeps file order for that key ("a later row counts as an update").
+ * A repeat of the version already planned is not written again and counts as unchanged.
+ */
+class RoundPlanner<T> {
+  readonly rounds: T[][] = [];
+  private readonly latest = new Map<string, { hash: string; round: number }>();
+
+  /** Returns the round the value is written in, and whether it is a repeat (not written again). */
+  plan(key: string, hash: string, value: T, isRepeat: (previousHash: string) => boolean): { round: number; repeat: boolean } {
+    const previous = this.latest.get(key);
+    if (previous && isRepeat(previous.hash)) return { round: previous.round, repeat: true };
+    const round = previous ? previous.round + 1 : 0;
+    (this.rounds[round] ??= []).push(value);
+    this.latest.set(key, { hash, round });
+    return { round, repeat: false };
+  }
+}
+
+/** Writes one batch in one transaction; returns one outcome per item, in order. */
+async function writeBatch(
+  trx: Tx,
+  items: readonly Exclude<RosterItem, { kind: 'rejected' }>[],
+  memberIdentifierSystem: string,
+): Promise<ItemOutcome[]> {
+  const outcomes: (ItemOutcome | undefined)[] = new Array<ItemOutcome | undefined>(items.length);
+
+  // Patients already stored, by Patient.id: owners of the ids this batch claims, and Coverage beneficiaries.
+  const sourceIds = new Set<string>();
+  for (const item of items) {
+    if (item.kind === 'patient' && item.member.sourceResourceId) sourceIds.add(item.member.sourceResourceId);
+    if (item.kind === 'coverage') sourceIds.add(item.beneficiaryId);
+  }
+  const stored = new Map((await findMembersBySourceResourceIds(trx, [...sourceIds])).map((o) => [o.sourceResourceId, o]));
+
+  // Plan the member writes.
+  const members = new RoundPlanner<MemberRecord>();
+  const memberPlan: ({ memberId: string; round: number; repeat: boolean } | undefined)[] = [];
+  /** Coverage → its member: by member id (a Patient earlier in this batch) or by stored uuid. */
+  const coverageOwner: ({ memberId: string } | { uuid: string } | undefined)[] = [];
+  const claimed = new Map<string, string>(); // Patient.id → member id, as of the current line
+  const plannedSource = new Map<string, string>(); // member id → Patient.id its latest planned version sets
+
+  items.forEach((item, i) => {
+    if (item.kind === 'coverage') {
+      const memberId = claimed.get(item.beneficiaryId);
+      const storedOwner = stored.get(item.beneficiaryId);
+      if (memberId !== undefined) coverageOwner[i] = { memberId };
+      else if (storedOwner) coverageOwner[i] = { uuid: storedOwner.id };
+      else outcomes[i] = { rejected: BENEFICIARY_NOT_FOUND };
+      return;
+    }
+    const m = item.member;
+    const source = m.sourceResourceId;
+    if (source) {
+      const owner = claimed.get(source) ?? stored.get(source)?.memberId;
+      if (owner !== undefined && owner !== m.memberId) {
+        outcomes[i] = { rejected: 'Patient.id is already used by another member' };
+        return;
+      }
+      claimed.set(source, m.memberId);
+    }
+    const hash = memberContentHash(m);
+    const previousSource = plannedSource.get(m.memberId);
+    const planned = members.plan(
+      m.memberId,
+      hash,
+      m,
+      (previousHash) => previousHash === hash && (source === null || source === previousSource),
+    );
+    if (!planned.repeat && source !== null) plannedSource.set(m.memberId, source);
+    memberPlan[i] = { memberId: m.memberId, ...planned };
+  });
+
+  const memberResults: Map<string, MemberUpsertResult>[] = [];
+  const uuidOf = new Map<string, string>();
+  for (const round of members.rounds) {
+    const results = await upsertMembers(trx, round);
+    const byId = new Map<string, MemberUpsertResult>();
+    round.forEach((m, k) => {
+      const result = results[k]!;
+      byId.set(m.memberId, result);
+      uuidOf.set(m.memberId, result.id);
+    });
+    memberResults.push(byId);
+  }
+
+  await upsertMemberIdentifiers(
+    trx,
+    [...uuidOf].map(([memberId, memberUuid]) => ({
+      memberUuid,
+      system: memberIdentifierSystem,
+      value: memberId,
+      typeCode: MEMBER_IDENTIFIER_TYPE,
+    })),
+  );
+
+  // Plan and write the coverages.
+  const coverages = new RoundPlanner<{ memberUuid: string; coverage: CoverageRecord }>();
+  const coveragePlan: ({ key: string; round: number; repeat: boolean } | undefined)[] = [];
+  items.forEach((item, i) => {
+    if (outcomes[i] !== undefined || item.kind === 'patient') return;
+    const owner = item.kind === 'row' ? { memberId: item.member.memberId } : coverageOwner[i];
+    const memberUuid = owner && ('uuid' in owner ? owner.uuid : uuidOf.get(owner.memberId));
+    if (memberUuid === undefined) {
+      outcomes[i] = { rejected: BENEFICIARY_NOT_FOUND };
+      return;
+    }
+    const key = coverageKey(memberUuid, item.coverage.coverageId);
+    const hash = coverageContentHash(item.coverage);
+    const planned = coverages.plan(key, hash, { memberUuid, coverage: item.coverage }, (previousHash) => previousHash === hash);
+    coveragePlan[i] = { key, ...planned };
+  });
+  const coverageResults: Map<string, UpsertOutcome>[] = [];
+  for (const round of coverages.rounds) {
+    const results = await upsertCoverages(trx, round);
+    coverageResults.push(new Map(round.map((c, k) => [coverageKey(c.memberUuid, c.coverage.coverageId), results[k]!])));
+  }
+
+  return items.map((item, i) => {
+    const settled = outcomes[i];
+    if (settled !== undefined) return settled;
+    const member = memberPlan[i];
+    const memberOutcome: UpsertOutcome | undefined = member
+      ? member.repeat
+        ? 'unchanged'
+        : memberResults[member.round]?.get(member.memberId)?.outcome
+      : undefined;
+    const coverage = coveragePlan[i];
+    const coverageOutcome: UpsertOutcome | undefined = coverage
+      ? coverage.repeat
+        ? 'unchanged'
+        : coverageResults[coverage.round]?.get(coverage.key)
+      : undefined;
+    if (item.kind === 'patient') return memberOutcome ?? 'unchanged';
+    if (item.kind === 'coverage') return coverageOutcome ?? 'unchanged';
+    return combine(memberOutcome ?? 'unchanged', coverageOutcome ?? 'unchanged');
+  });
+}

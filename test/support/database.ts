@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openDatabase, type Db } from '../../src/db/database.js';
+
+const serverUrl = process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+export interface TestDatabase {
+  db: Db;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database of its own for one test file: tests never share rows. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `mm_test_${randomBytes(6).toString('hex')}`;
+  const url = `${serverUrl}/${name}`;
+  const db = await openDatabase(url, 5);
+  return {
+    db,
+    url,
+    async drop() {
+      await db.destroy();
+      const admin = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+      await admin.connect();
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
