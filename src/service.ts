@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { projectFile } from './project-files.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { loadPhiHashKey } from './identity/secrets.js';
@@ -10,7 +11,7 @@ import type { AppDeps } from './http/deps.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './redis.js';
 
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
 export interface RunningService {
   server: Server;

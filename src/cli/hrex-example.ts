@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { projectFile } from '../project-files.js';
 import type { Consent, Parameters } from 'fhir/r4.js';
 import { HREX_CONSENT_POLICY_REGULAR, HREX_CONSENT_POLICY_SENSITIVE } from '../consent/hrex-consent.js';
 import type { SystemValue } from '../config.js';
 
-const examplePath = new URL('../../fixtures/hrex/parameters-member-match-in.json', import.meta.url);
+const examplePath = projectFile('fixtures', 'hrex', 'parameters-member-match-in.json');
 
 export interface ExampleOptions {
   /** The consent recipient: the partner organisation that will send the request. */

@@ -20,6 +20,10 @@ export interface MemberMatchRequest {
   /** Identifier values the caller holds for the member with us: card member ids, coverage ids. */
   cardIdentifiers: string[];
   subscriberId: string | undefined;
+  /** The first address offered (home preferred): weak evidence, members move between payers. */
+  address: { line: string | undefined; city: string | undefined; state: string | undefined; postalCode: string | undefined } | undefined;
+  phone: string | undefined;
+  email: string | undefined;
 }
 
 const PART_NAMES = ['MemberPatient', 'CoverageToMatch', 'CoverageToLink', 'Consent'] as const;
@@ -74,6 +78,8 @@ export function parseMemberMatchRequest(body: unknown): MemberMatchRequest {
     parseIsoDate(typeof patient.birthDate === 'string' ? patient.birthDate : undefined) ??
     fail('birthdate-invalid', 'MemberPatient.birthDate is required as a full date (YYYY-MM-DD)', `${patientPart.path}.birthDate`);
   const gender = parseGender(patient, patientPart.path);
+  const address = parseAddress(patient, patientPart.path);
+  const { phone, email } = parseTelecom(patient, patientPart.path);
 
   const coverage = coveragePart.resource as unknown as Coverage;
   const cardIdentifiers = [
@@ -135,6 +141,9 @@ export function parseMemberMatchRequest(body: unknown): MemberMatchRequest {
     gender,
     cardIdentifiers: [...new Set(cardIdentifiers)],
     subscriberId,
+    address,
+    phone,
+    email,
   };
 }
 
@@ -174,6 +183,46 @@ function parseGender(patient: Patient, path: string): string | undefined {
   }
   const code = (birthSex as { valueCode?: unknown }).valueCode;
   return code === 'F' ? 'female' : code === 'M' ? 'male' : undefined;
+}
+
+function parseAddress(patient: Patient, path: string): MemberMatchRequest['address'] {
+  if (patient.address === undefined) return undefined;
+  if (!Array.isArray(patient.address)) fail('address-invalid', 'MemberPatient.address must be an array', `${path}.address`);
+  const addresses = (patient.address as unknown[]).map((raw, i) => {
+    const at = `${path}.address[${i}]`;
+    if (!isObject(raw)) fail('address-invalid', 'each address must be an object', at);
+    if (raw.line !== undefined && (!Array.isArray(raw.line) || !raw.line.every((l) => typeof l === 'string'))) {
+      fail('address-invalid', 'address.line must be an array of strings', `${at}.line`);
+    }
+    const line = ((raw.line as string[] | undefined) ?? []).map((l) => l.trim()).filter(Boolean).join(' ');
+    return {
+      use: optionalString(raw.use, `${at}.use`),
+      line: line || undefined,
+      city: optionalString(raw.city, `${at}.city`),
+      state: optionalString(raw.state, `${at}.state`),
+      postalCode: optionalString(raw.postalCode, `${at}.postalCode`),
+    };
+  });
+  const chosen = addresses.find((a) => a.use === 'home') ?? addresses.find((a) => a.use !== 'old') ?? addresses[0];
+  if (!chosen) return undefined;
+  const { line, city, state, postalCode } = chosen;
+  return { line, city, state, postalCode };
+}
+
+function parseTelecom(patient: Patient, path: string): { phone: string | undefined; email: string | undefined } {
+  if (patient.telecom === undefined) return { phone: undefined, email: undefined };
+  if (!Array.isArray(patient.telecom)) fail('telecom-invalid', 'MemberPatient.telecom must be an array', `${path}.telecom`);
+  let phone: string | undefined;
+  let email: string | undefined;
+  (patient.telecom as unknown[]).forEach((raw, i) => {
+    const at = `${path}.telecom[${i}]`;
+    if (!isObject(raw)) fail('telecom-invalid', 'each telecom must be an object', at);
+    const system = optionalString(raw.system, `${at}.system`);
+    const value = optionalString(raw.value, `${at}.value`);
+    if (system === 'phone') phone ??= value;
+    if (system === 'email') email ??= value;
+  });
+  return { phone, email };
 }
 
 function isMemberIdentifier(identifier: Record<string, unknown>): boolean {
