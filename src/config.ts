@@ -39,7 +39,16 @@ const configSchema = z
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(262_144),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(300).default(300),
     PHI_HASH_KEY: z.string().min(32).optional(),
+    // Defaults justified by the evaluation in README "Accuracy".
+    MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.99),
+    MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.2),
+    MATCH_MARGIN_BITS: z.coerce.number().min(0).default(6),
+    BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((env) => env.MATCH_LOWER_THRESHOLD < env.MATCH_UPPER_THRESHOLD, {
+    message: 'MATCH_LOWER_THRESHOLD must be below MATCH_UPPER_THRESHOLD',
+    path: ['MATCH_LOWER_THRESHOLD'],
   })
   .transform((env) => {
     const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://${env.HOST}:${env.PORT}`).replace(/\/+$/, '');
@@ -58,6 +67,8 @@ const configSchema = z
       maxBodyBytes: env.MAX_BODY_BYTES,
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       phiHashKey: env.PHI_HASH_KEY,
+      matchThresholds: { upper: env.MATCH_UPPER_THRESHOLD, lower: env.MATCH_LOWER_THRESHOLD, marginBits: env.MATCH_MARGIN_BITS },
+      blockCap: env.BLOCK_CAP,
       logLevel: env.LOG_LEVEL,
     };
   });

@@ -10,6 +10,7 @@ import { createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './redis.js';
+import { createModelProvider } from './matching/model-repository.js';
 
 const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -28,6 +29,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   redis.on('error', (error: Error) => logger.warn({ errName: error.name }, 'redis connection problem'));
   const signingKey = await loadOrCreateSigningKey(db);
   const phiHashKey = await loadPhiHashKey(db, config.phiHashKey);
+  const matchModel = await createModelProvider(db);
   return {
     config,
     db,
@@ -35,6 +37,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
     logger,
     signingKey,
     phiHashKey,
+    matchModel,
     version,
     verifyAccessToken: createAccessTokenVerifier({ db, config, signingKey }),
   };

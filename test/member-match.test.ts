@@ -79,7 +79,7 @@ describe('POST /fhir/Patient/$member-match', () => {
     const [event] = await latestAuditEvents(ts, 1);
     expect(event).toMatchObject({ operation: 'member-match', outcome: 'success', reason_code: 'matched', consent_decision: 'permit', client_id: partner.clientId });
     expect(event!.member_ref).toBe(memberId.split('/').pop());
-    expect(event!.details).toMatchObject({ linkId: links[0]!.id });
+    expect(event!.details).toMatchObject({ linkId: links[0]!.id, decision: 'matched', modelVersion: expect.any(String) });
   });
 
   it('then finds the member by identifier and by id, for that partner only', async () => {
@@ -162,7 +162,10 @@ describe('POST /fhir/Patient/$member-match', () => {
       requestFor({ name: [{ family: 'Garcia', given: ['Olivia'] }], birthDate: '1980-03-02', gender: 'female' }, { subscriberId: 'G100' }),
     );
     expect(res.status).toBe(422);
-    expect(reason(res.body)).toBe('no-match');
+    // The card finds the family; no one in it is this person. A reviewer may look, nobody is matched.
+    expect(['no-match', 'manual-review-required']).toContain(reason(res.body));
+    const [event] = await latestAuditEvents(ts, 1);
+    expect(event).toMatchObject({ member_ref: null });
   });
 
   it('refuses to choose between two records that both fit', async () => {
@@ -172,10 +175,15 @@ describe('POST /fhir/Patient/$member-match', () => {
       requestFor({ name: [{ family: 'Lee', given: ['Sam'] }], birthDate: '2001-01-01', gender: 'male' }, { subscriberId: 'L200' }),
     );
     expect(res.status).toBe(422);
-    expect(reason(res.body)).toBe('multiple-matches');
+    expect(reason(res.body)).toBe('manual-review-required');
     const [event] = await latestAuditEvents(ts, 1);
-    expect(event).toMatchObject({ reason_code: 'multiple-matches', member_ref: null });
-    expect(event!.details).toMatchObject({ decision: 'ambiguous', candidatesConsidered: 2 });
+    expect(event).toMatchObject({ reason_code: 'manual-review-required', member_ref: null });
+    expect(event!.details).toMatchObject({ decision: 'review', decisionReason: 'conflict', candidatesConsidered: 2, modelVersion: expect.any(String) });
+    // The explanation names fields and levels only.
+    const candidates = (event!.details as { candidates: { explanation: { field: string; level: string }[] }[] }).candidates;
+    expect(candidates).toHaveLength(2);
+    expect(candidates[0]!.explanation.find((e) => e.field === 'birthDate')).toMatchObject({ level: 'exact' });
+    expect(JSON.stringify(event)).not.toMatch(/Sam|SAM|2001-01-01|Lee\b|LEE/);
   });
 
   it('answers 422 for an unknown member', async () => {

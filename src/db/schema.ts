@@ -127,6 +127,20 @@ export interface ServiceSecretsTable {
   created_at: Timestamp;
 }
 
+export interface MemberBlockingKeysTable {
+  key: string;
+  member_uuid: string;
+}
+
+export interface MatchModelsTable {
+  version: string;
+  active: Generated<boolean>;
+  parameters: JSONColumnType<Record<string, unknown>>;
+  training: JSONColumnType<Record<string, unknown>>;
+  created_at: Generated<Date>;
+  activated_at: Date | null;
+}
+
 export interface Database {
   members: MembersTable;
   member_identifiers: MemberIdentifiersTable;
@@ -137,4 +151,6 @@ export interface Database {
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;
   service_secrets: ServiceSecretsTable;
+  member_blocking_keys: MemberBlockingKeysTable;
+  match_models: MatchModelsTable;
 }

@@ -1,6 +1,7 @@
 import type { Consent, Coverage, Parameters, ParametersParameter, Patient } from 'fhir/r4.js';
 import { StructureError } from '../errors.js';
 import { parseIsoDate } from '../matching/normalize.js';
+import type { PersonFields } from '../matching/record.js';
 
 /**
  * Parses and structurally validates an HRex `Patient/$member-match` request (1.0.0 and 1.1.0+). Structural
@@ -14,7 +15,7 @@ export interface MemberMatchRequest {
   coverageToLink: Coverage | undefined;
   consent: Consent | undefined;
   /** Names offered for the member, each with at least a family and a given name. */
-  names: { family: string; given: string[] }[];
+  names: { family: string; given: string[]; suffix: string | undefined }[];
   birthDate: string;
   gender: string | undefined;
   /** Identifier values the caller holds for the member with us: card member ids, coverage ids. */
@@ -147,6 +148,26 @@ export function parseMemberMatchRequest(body: unknown): MemberMatchRequest {
   };
 }
 
+/** What the request says about the person, in the matcher's terms. The first complete name is the one scored. */
+export function offeredPerson(request: MemberMatchRequest): PersonFields {
+  const [name] = request.names;
+  return {
+    given: name?.given[0],
+    middle: name?.given.slice(1).join(' ') || undefined,
+    family: name?.family,
+    suffix: name?.suffix,
+    birthDate: request.birthDate,
+    sex: request.gender,
+    addressLine: request.address?.line,
+    city: request.address?.city,
+    state: request.address?.state,
+    postalCode: request.address?.postalCode,
+    phone: request.phone,
+    email: request.email,
+    identifiers: [...request.cardIdentifiers, ...(request.subscriberId ? [request.subscriberId] : [])],
+  };
+}
+
 function parseNames(patient: Patient, path: string): MemberMatchRequest['names'] {
   if (!Array.isArray(patient.name) || patient.name.length === 0) {
     fail('name-missing', 'MemberPatient.name is required', `${path}.name`);
@@ -154,13 +175,17 @@ function parseNames(patient: Patient, path: string): MemberMatchRequest['names']
   const names: MemberMatchRequest['names'] = [];
   (patient.name as unknown[]).forEach((raw, i) => {
     if (!isObject(raw)) fail('name-invalid', 'each name must be an object', `${path}.name[${i}]`);
-    const name = raw as { family?: unknown; given?: unknown };
+    const name = raw as { family?: unknown; given?: unknown; suffix?: unknown };
     const family = optionalString(name.family, `${path}.name[${i}].family`);
+    if (name.suffix !== undefined && (!Array.isArray(name.suffix) || !name.suffix.every((x) => typeof x === 'string'))) {
+      fail('suffix-invalid', 'name.suffix must be an array of strings', `${path}.name[${i}].suffix`);
+    }
+    const suffix = ((name.suffix as string[] | undefined) ?? []).map((x) => x.trim()).filter(Boolean).join(' ') || undefined;
     if (name.given !== undefined && (!Array.isArray(name.given) || !name.given.every((g) => typeof g === 'string'))) {
       fail('given-invalid', 'name.given must be an array of strings', `${path}.name[${i}].given`);
     }
     const given = ((name.given as string[] | undefined) ?? []).map((g) => g.trim()).filter(Boolean);
-    if (family && given.length > 0) names.push({ family, given });
+    if (family && given.length > 0) names.push({ family, given, suffix });
   });
   if (names.length === 0) {
     fail('name-incomplete', 'MemberPatient.name needs a family and a given name', `${path}.name[0]`);

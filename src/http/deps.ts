@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import type { AccessTokenVerifier } from '../identity/tokens.js';
 import type { ServiceSigningKey } from '../identity/signing-keys.js';
 import type { Logger } from '../logger.js';
+import type { MatchModel } from '../matching/model.js';
 
 /** Everything the HTTP layer needs, built once at start-up (src/main.ts) or by a test. */
 export interface AppDeps {
@@ -14,5 +15,7 @@ export interface AppDeps {
   signingKey: ServiceSigningKey;
   verifyAccessToken: AccessTokenVerifier;
   phiHashKey: string;
+  /** The active matching model, re-read from the database at most every 30 s. */
+  matchModel: () => Promise<MatchModel>;
   version: string;
 }

@@ -5,19 +5,24 @@ import type { Db } from '../db/database.js';
 import { BusinessRuleError } from '../errors.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
 import { evaluateHrexConsent } from '../consent/hrex-consent.js';
-import { parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
+import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { memberMatchResponse } from '../fhir/resources.js';
 import type { Actor } from '../identity/actor.js';
 import { saveLink } from '../links/member-links.js';
-import { resolveDeterministically } from '../matching/deterministic.js';
+import type { MatchDecision } from '../matching/decision.js';
+import type { MatchModel } from '../matching/model.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
-import { findCardCandidates } from '../members/member-index.js';
+import { resolveMember } from '../matching/resolver.js';
+import type { Logger } from '../logger.js';
 
 export interface MemberMatchDeps {
   db: Db;
   config: Config;
   /** Key for the keyed hash of the offered demographics kept in the audit trail. */
   phiHashKey: string;
+  /** The active Fellegi–Sunter model (cached; a newly activated model is picked up within its TTL). */
+  matchModel: () => Promise<MatchModel>;
+  logger: Logger;
   now?: () => Date;
 }
 
@@ -45,21 +50,25 @@ export async function memberMatch(
   if (consent.decision === 'deny') throw new BusinessRuleError(consent.reason, consent.message);
   audit.details.consentPolicy = consent.policyUri;
 
-  const candidates = await findCardCandidates(deps.db, request.cardIdentifiers, request.subscriberId);
-  const decision = resolveDeterministically(request, candidates);
-  audit.details.decision = decision.outcome;
-  audit.details.candidatesConsidered = decision.candidatesConsidered;
+  const model = await deps.matchModel();
+  const { decision, oversizedBlockKinds } = await resolveMember(
+    deps.db,
+    { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap },
+    offeredPerson(request),
+  );
+  if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
+  recordDecision(audit, decision);
 
   if (decision.outcome === 'no-match') {
     throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
   }
-  if (decision.outcome === 'ambiguous') {
-    throw new BusinessRuleError('multiple-matches', 'more than one member matches; the request cannot be resolved uniquely');
+  if (decision.outcome === 'review') {
+    // Until the review queue exists, an uncertain or conflicting match is refused and recorded as such.
+    throw new BusinessRuleError('manual-review-required', 'the member could not be identified with confidence; manual review is required');
   }
 
   const { memberUuid, memberId } = decision.member;
   audit.memberRef = memberUuid;
-  audit.details.method = decision.method;
   await deps.db.transaction().execute(async (trx) => {
     const link = await saveLink(trx, {
       memberUuid,
@@ -77,6 +86,21 @@ export async function memberMatch(
     throw error;
   });
   return memberMatchResponse(deps.config.fhirBaseUrl, deps.config.memberIdentifierSystem, memberUuid, memberId);
+}
+
+/** The decision, as the audit trail keeps it: references, probabilities and per-field levels; no demographics. */
+function recordDecision(audit: RequestAudit, decision: MatchDecision): void {
+  audit.details.decision = decision.outcome;
+  audit.details.modelVersion = decision.modelVersion;
+  audit.details.candidatesConsidered = decision.candidatesConsidered;
+  if (decision.outcome !== 'matched') audit.details.decisionReason = decision.reason;
+  audit.details.candidates = decision.top.map((c) => ({
+    memberRef: c.memberUuid,
+    probability: Number(c.probability.toPrecision(6)),
+    matchWeight: Math.round(c.matchWeight * 100) / 100,
+    cardHit: c.cardHit,
+    explanation: c.explanation,
+  }));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/database.js';
+import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
 
 /**
@@ -54,7 +55,8 @@ function sha256(parts: readonly (string | null)[]): string {
  */
 export function memberContentHash(m: MemberRecord): string {
   return sha256([
-    'member:v1',
+    // Bumping the blocking-key version re-keys every member on the next import.
+    `member:v1:blocking:${BLOCKING_KEYS_VERSION}`,
     m.given,
     m.middle,
     m.family,

@@ -66,6 +66,9 @@
  * batches are in memory. NDJSON lines are read with a bounded line reader (a line over 1 MiB is rejected
  * without being held), CSV records are capped at 64 KiB.
  */
+import { memberBlockingKeys } from '../matching/blocking.js';
+import { normalizePerson } from '../matching/normalize.js';
+import { replaceBlockingKeys } from './member-index.js';
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -291,6 +294,23 @@ class RoundPlanner<T> {
   }
 }
 
+function memberKeys(m: MemberRecord): string[] {
+  return memberBlockingKeys(
+    normalizePerson({
+      given: m.given,
+      middle: m.middle ?? undefined,
+      family: m.family,
+      suffix: m.suffix ?? undefined,
+      birthDate: m.birthDate,
+      sex: m.gender ?? undefined,
+      addressLine: m.addressLine ?? undefined,
+      postalCode: m.postalCode ?? undefined,
+      phone: m.phone ?? undefined,
+      email: m.email ?? undefined,
+    }),
+  );
+}
+
 /** Writes one batch in one transaction; returns one outcome per item, in order. */
 async function writeBatch(
   trx: Tx,
@@ -350,6 +370,11 @@ async function writeBatch(
   const uuidOf = new Map<string, string>();
   for (const round of members.rounds) {
     const results = await upsertMembers(trx, round);
+    // Blocking keys follow the demographics: rewritten for inserted and updated members only.
+    await replaceBlockingKeys(
+      trx,
+      round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m) }])),
+    );
     const byId = new Map<string, MemberUpsertResult>();
     round.forEach((m, k) => {
       const result = results[k]!;

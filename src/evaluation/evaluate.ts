@@ -1,0 +1,164 @@
+import type { Db } from '../db/database.js';
+import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
+import type { MatchDecision } from '../matching/decision.js';
+import { resolveMember, type ResolverOptions } from '../matching/resolver.js';
+import { readQueries, type TruthRow } from './files.js';
+
+/**
+ * Runs a query set through exactly the API's path (parse → normalise → block → compare → score → decide)
+ * and counts outcomes against the truth. Review counts as "found" only when the true member is among the
+ * candidates shown to the reviewer.
+ */
+
+export interface EvaluationReport {
+  queries: number;
+  memberQueries: number;
+  nonMemberQueries: number;
+  unparseable: number;
+  autoMatched: number;
+  autoCorrect: number;
+  falseMatches: { memberConfusedWithMember: number; nonMemberMatched: number };
+  reviews: number;
+  reviewsWithTrueMemberShown: number;
+  noMatch: number;
+  blockingFound: number;
+  metrics: {
+    autoPrecision: number;
+    autoRecall: number;
+    autoF1: number;
+    recallAutoPlusReview: number;
+    reviewRate: number;
+    falseMatchRate: number;
+    blockingRecall: number;
+    decisionsPerSecond: number;
+  };
+  byHazard: Record<string, { n: number; matched: number; wrong: number; review: number; noMatch: number }>;
+  reviewReasons: Record<string, number>;
+}
+
+export interface QueryOutcome {
+  queryId: string;
+  truth: TruthRow | undefined;
+  decision: MatchDecision | undefined;
+  blocked: boolean;
+}
+
+export async function evaluate(
+  db: Db,
+  options: ResolverOptions,
+  queriesFile: string,
+  truth: Map<string, TruthRow>,
+  { concurrency = 8, onOutcome }: { concurrency?: number; onOutcome?: (outcome: QueryOutcome) => void } = {},
+): Promise<EvaluationReport> {
+  const outcomes: QueryOutcome[] = [];
+  const started = process.hrtime.bigint();
+  const inFlight = new Set<Promise<void>>();
+  for await (const query of readQueries(queriesFile)) {
+    const task = (async () => {
+      const expected = truth.get(query.id);
+      let decision: MatchDecision | undefined;
+      let blocked = false;
+      try {
+        const request = parseMemberMatchRequest(query.parameters);
+        const resolution = await resolveMember(db, options, offeredPerson(request));
+        decision = resolution.decision;
+        blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
+      } catch (error) {
+        if ((error as { status?: number }).status !== 400) throw error;
+      }
+      const outcome = { queryId: query.id, truth: expected, decision, blocked };
+      outcomes.push(outcome);
+      onOutcome?.(outcome);
+    })();
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+    if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return summarise(outcomes, seconds);
+}
+
+export function summarise(outcomes: readonly QueryOutcome[], seconds: number): EvaluationReport {
+  const report: EvaluationReport = {
+    queries: outcomes.length,
+    memberQueries: 0,
+    nonMemberQueries: 0,
+    unparseable: 0,
+    autoMatched: 0,
+    autoCorrect: 0,
+    falseMatches: { memberConfusedWithMember: 0, nonMemberMatched: 0 },
+    reviews: 0,
+    reviewsWithTrueMemberShown: 0,
+    noMatch: 0,
+    blockingFound: 0,
+    metrics: { autoPrecision: 0, autoRecall: 0, autoF1: 0, recallAutoPlusReview: 0, reviewRate: 0, falseMatchRate: 0, blockingRecall: 0, decisionsPerSecond: 0 },
+    byHazard: {},
+    reviewReasons: {},
+  };
+  for (const { truth, decision, blocked } of outcomes) {
+    const expected = truth?.memberId;
+    if (expected) report.memberQueries++;
+    else report.nonMemberQueries++;
+    if (blocked) report.blockingFound++;
+    const hazard = (report.byHazard[truth?.hazard || (expected ? 'exact' : 'non-member')] ??= { n: 0, matched: 0, wrong: 0, review: 0, noMatch: 0 });
+    hazard.n++;
+    if (!decision) {
+      report.unparseable++;
+      hazard.noMatch++;
+      continue;
+    }
+    if (decision.outcome === 'matched') {
+      report.autoMatched++;
+      if (decision.member.memberId === expected) {
+        report.autoCorrect++;
+        hazard.matched++;
+      } else {
+        hazard.wrong++;
+        if (expected) report.falseMatches.memberConfusedWithMember++;
+        else report.falseMatches.nonMemberMatched++;
+      }
+    } else if (decision.outcome === 'review') {
+      report.reviews++;
+      hazard.review++;
+      report.reviewReasons[decision.reason] = (report.reviewReasons[decision.reason] ?? 0) + 1;
+      if (expected && decision.top.some((c) => c.memberId === expected)) report.reviewsWithTrueMemberShown++;
+    } else {
+      report.noMatch++;
+      hazard.noMatch++;
+    }
+  }
+  const m = report.metrics;
+  const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
+  m.autoPrecision = ratio(report.autoCorrect, report.autoMatched);
+  m.autoRecall = ratio(report.autoCorrect, report.memberQueries);
+  m.autoF1 = ratio(2 * m.autoPrecision * m.autoRecall, m.autoPrecision + m.autoRecall);
+  m.recallAutoPlusReview = ratio(report.autoCorrect + report.reviewsWithTrueMemberShown, report.memberQueries);
+  m.reviewRate = ratio(report.reviews, report.queries);
+  m.falseMatchRate = ratio(report.falseMatches.memberConfusedWithMember + report.falseMatches.nonMemberMatched, report.queries);
+  m.blockingRecall = ratio(report.blockingFound, report.memberQueries);
+  m.decisionsPerSecond = ratio(report.queries, seconds);
+  return report;
+}
+
+export function formatReport(report: EvaluationReport): string {
+  const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const m = report.metrics;
+  const lines = [
+    `queries                 ${report.queries} (${report.memberQueries} members, ${report.nonMemberQueries} non-members, ${report.unparseable} refused as malformed)`,
+    `auto-match precision    ${pct(m.autoPrecision)}  (${report.autoCorrect} of ${report.autoMatched})`,
+    `auto-match recall       ${pct(m.autoRecall)}`,
+    `auto-match F1           ${m.autoF1.toFixed(4)}`,
+    `recall auto + review    ${pct(m.recallAutoPlusReview)}`,
+    `review rate             ${pct(m.reviewRate)}  (${report.reviews}: ${Object.entries(report.reviewReasons).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
+    `false matches           ${report.falseMatches.memberConfusedWithMember + report.falseMatches.nonMemberMatched} = ${pct(m.falseMatchRate)} of queries (member confused with member ${report.falseMatches.memberConfusedWithMember}, non-member matched ${report.falseMatches.nonMemberMatched})`,
+    `blocking recall         ${pct(m.blockingRecall)}`,
+    `decisions per second    ${m.decisionsPerSecond.toFixed(1)}`,
+    '',
+    'hazard                               n  matched  wrong  review  no-match',
+    ...Object.entries(report.byHazard)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([h, c]) => `${h.padEnd(34)} ${String(c.n).padStart(4)} ${String(c.matched).padStart(8)} ${String(c.wrong).padStart(6)} ${String(c.review).padStart(7)} ${String(c.noMatch).padStart(9)}`),
+  ];
+  return lines.join('\n');
+}

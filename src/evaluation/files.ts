@@ -1,0 +1,48 @@
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { parse } from 'csv-parse';
+
+/**
+ * The evaluation file formats (written by `member-match synth` and the FEBRL adapter):
+ *  - queries.ndjson: `{"id": "...", "parameters": <HRex $member-match Parameters>}` per line;
+ *  - truth.csv: `query_id,member_id,hazard`, member_id empty for a person who is not a member.
+ */
+
+export interface EvaluationQuery {
+  id: string;
+  parameters: unknown;
+}
+
+export interface TruthRow {
+  memberId: string | undefined;
+  hazard: string;
+}
+
+export async function* readQueries(file: string): AsyncGenerator<EvaluationQuery> {
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  let lineNumber = 0;
+  for await (const line of lines) {
+    lineNumber++;
+    if (!line.trim()) continue;
+    const parsed = JSON.parse(line) as { id?: unknown; parameters?: unknown };
+    if (typeof parsed.id !== 'string') throw new Error(`${file}:${lineNumber}: query without a string id`);
+    yield { id: parsed.id, parameters: parsed.parameters };
+  }
+}
+
+export async function readTruth(file: string): Promise<Map<string, TruthRow>> {
+  const truth = new Map<string, TruthRow>();
+  const parser = createReadStream(file).pipe(parse({ columns: true, skip_empty_lines: true, trim: true }));
+  for await (const row of parser as AsyncIterable<Record<string, string>>) {
+    truth.set(row.query_id!, { memberId: row.member_id || undefined, hazard: row.hazard ?? '' });
+  }
+  return truth;
+}
+
+/** sha256 of a file, for naming the scratch database an index roster is loaded into. */
+export async function fileDigest(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,35 @@
+import { sql } from 'kysely';
+import { openDatabase, type Db } from '../db/database.js';
+import { importRoster } from '../members/roster-import.js';
+import { fileDigest } from './files.js';
+
+/**
+ * Evaluation and training run against an index roster loaded into a database of its own, named after the
+ * roster's content (`<database>_eval_<sha12>`): the service's own member index is never touched, and a
+ * second run on the same roster reuses the loaded index (the import is idempotent, so a re-run only checks).
+ */
+export async function openIndexDatabase(
+  serverDatabaseUrl: string,
+  rosterFile: string,
+  memberIdentifierSystem: string,
+  log: (message: string) => void,
+): Promise<{ db: Db; url: string }> {
+  const digest = (await fileDigest(rosterFile)).slice(0, 12);
+  const url = new URL(serverDatabaseUrl);
+  const base = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'member_match';
+  url.pathname = `/${base}_eval_${digest}`;
+  const db = await openDatabase(url.toString(), 8);
+  const name = url.pathname.slice(1);
+  // A completed import leaves a comment on the database; an interrupted one does not, and is resumed.
+  const marker = await sql<{ comment: string | null }>`
+    SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ${name}`.execute(db);
+  if (marker.rows[0]?.comment === `imported:${digest}`) {
+    log(`reusing the index already loaded in ${name}`);
+  } else {
+    const started = Date.now();
+    const summary = await importRoster(db, rosterFile, { memberIdentifierSystem });
+    await sql.raw(`COMMENT ON DATABASE "${name}" IS 'imported:${digest}'`).execute(db);
+    log(`imported ${summary.inserted} members into ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${summary.rejected} rejected)`);
+  }
+  return { db, url: url.toString() };
+}

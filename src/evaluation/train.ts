@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
+import { compareRecords } from '../matching/compare.js';
+import { loadCandidateMembers } from '../members/member-index.js';
+import type { StoredModel } from '../matching/model-repository.js';
+import { normalizePerson } from '../matching/normalize.js';
+import type { ComparisonVector } from '../matching/record.js';
+import { findCandidates } from '../matching/resolver.js';
+import { buildParameters, expectationMaximisation, levelFrequencies, termFrequencies } from '../matching/training.js';
+import { readQueries, type TruthRow } from './files.js';
+
+/**
+ * `member-match model train`: estimates a model against an index already loaded in `db`.
+ *  - u: comparisons of random member pairs (seeded: the same seed picks the same pairs);
+ *  - m and λ: EM over the blocked (query, candidate) pairs of a query file, or — with a truth file — the
+ *    level frequencies of the labelled matching pairs, λ their share of the blocked pairs;
+ *  - term frequencies of family and first given names over the whole index.
+ */
+
+export interface TrainOptions {
+  queriesFile: string;
+  truth?: Map<string, TruthRow> | undefined;
+  seed: number;
+  /** Random member pairs for u. */
+  uPairs?: number;
+  blockCap: number;
+  log?: (message: string) => void;
+}
+
+/** mulberry32: a tiny seeded PRNG, so training is reproducible for a seed. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function randomPairVectors(db: Db, seed: number, pairs: number): Promise<ComparisonVector[]> {
+  const sampleSize = Math.min(5_000, Math.max(2, Math.ceil(Math.sqrt(pairs) * 4)));
+  const sampled = await sql<{ id: string }>`
+    SELECT id FROM members ORDER BY md5(member_id || ${String(seed)}) LIMIT ${sampleSize}`.execute(db);
+  const members = await loadCandidateMembers(db, sampled.rows.map((r) => r.id));
+  members.sort((a, b) => a.memberId.localeCompare(b.memberId));
+  const people = members.map((m) => normalizePerson(m.fields));
+  const random = seededRandom(seed);
+  const vectors: ComparisonVector[] = [];
+  while (vectors.length < pairs && people.length > 1) {
+    const i = Math.floor(random() * people.length);
+    const j = Math.floor(random() * people.length);
+    if (i !== j) vectors.push(compareRecords(people[i]!, people[j]!));
+  }
+  return vectors;
+}
+
+async function nameFrequencies(db: Db, column: 'family' | 'given'): Promise<{ table: Record<string, number>; floor: number }> {
+  const rows = await db.selectFrom('members').select([column, db.fn.countAll<string>().as('n')]).groupBy(column).execute();
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const row of rows) {
+    const person = normalizePerson(column === 'family' ? { family: row[column] } : { given: row[column] });
+    const key = column === 'family' ? person.family : person.given;
+    const n = Number(row.n);
+    total += n;
+    if (key) counts.set(key, (counts.get(key) ?? 0) + n);
+  }
+  return termFrequencies(counts, total);
+}
+
+export async function trainModel(db: Db, options: TrainOptions): Promise<StoredModel> {
+  const log = options.log ?? (() => undefined);
+  const uPairs = options.uPairs ?? 50_000;
+  const uVectors = await randomPairVectors(db, options.seed, uPairs);
+  const u = levelFrequencies(uVectors);
+  log(`u from ${uVectors.length} random member pairs`);
+
+  const blocked: ComparisonVector[] = [];
+  const labelledMatches: ComparisonVector[] = [];
+  let queries = 0;
+  for await (const query of readQueries(options.queriesFile)) {
+    let request;
+    try {
+      request = parseMemberMatchRequest(query.parameters);
+    } catch {
+      continue;
+    }
+    queries++;
+    const { query: person, candidates } = await findCandidates(db, options.blockCap, offeredPerson(request));
+    const expected = options.truth?.get(query.id)?.memberId;
+    for (const candidate of candidates) {
+      const vector = compareRecords(person, candidate.person);
+      blocked.push(vector);
+      if (expected && candidate.memberId === expected) labelledMatches.push(vector);
+    }
+  }
+  log(`${blocked.length} blocked pairs from ${queries} queries`);
+
+  let m;
+  let lambda;
+  let method: string;
+  let em: { iterations: number; converged: boolean } | undefined;
+  if (options.truth) {
+    m = levelFrequencies(labelledMatches);
+    lambda = labelledMatches.length / Math.max(blocked.length, 1);
+    method = 'labelled';
+  } else {
+    const result = expectationMaximisation(blocked, u);
+    m = result.m;
+    lambda = result.lambda;
+    method = 'em';
+    em = { iterations: result.iterations, converged: result.converged };
+    log(`EM ${result.converged ? 'converged' : 'stopped'} after ${result.iterations} iterations, λ = ${result.lambda.toPrecision(4)}`);
+  }
+
+  const parameters = buildParameters(m, u, lambda, {
+    family: await nameFrequencies(db, 'family'),
+    given: await nameFrequencies(db, 'given'),
+  });
+  const digest = createHash('sha256').update(JSON.stringify(parameters)).digest('hex').slice(0, 10);
+  const memberCount = await db.selectFrom('members').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return {
+    version: `fs-${method}-${digest}`,
+    parameters,
+    training: {
+      method,
+      seed: options.seed,
+      members: Number(memberCount.n),
+      queries,
+      blockedPairs: blocked.length,
+      labelledMatches: labelledMatches.length,
+      randomPairs: uVectors.length,
+      ...(em ? { em } : {}),
+    },
+  };
+}

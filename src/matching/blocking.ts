@@ -1,0 +1,77 @@
+import { doubleMetaphone } from 'double-metaphone';
+import type { NormalizedPerson } from './record.js';
+import { swapDayMonth } from './normalize.js';
+
+/**
+ * Blocking: which members are worth scoring against a query. A union of blocks, each an exact key that a
+ * true match is likely to share even when other fields are wrong:
+ *
+ *   d:  birth date                       — survives name changes, nicknames, moves
+ *   fy: family phonetic + birth year      — survives date typos in day/month, moves, given-name changes
+ *   gz: given phonetic + ZIP5             — survives any birth-date error and a married-name change
+ *   gf: given phonetic + family phonetic  — survives birth-date errors and moves together
+ *   gm: given phonetic + birth month-day  — survives a married-name change with a year typo
+ *   p:  phone,  e: e-mail
+ *
+ * Given-name phonetics include the canonical forms of nicknames, so BILL and WILLIAM share blocks. Card
+ * identifiers are a further block, answered from the identifier tables (see member-index.ts).
+ *
+ * Keys hold PHI (a birth date, a phone number): they live only in the member index, never in logs; a block
+ * that is skipped is logged by its kind (the part before the colon), not its value.
+ */
+
+export const BLOCKING_KEYS_VERSION = 1;
+
+/** Primary Double Metaphone code of a folded name: one code per name keeps blocks few and tight. */
+function primaryCode(name: string): string[] {
+  return name ? [doubleMetaphone(name)[0]] : [];
+}
+
+function givenCodes(person: NormalizedPerson): string[] {
+  const codes = new Set<string>(person.givenPhonetic.slice(0, 1));
+  for (const name of person.givenCanonical) for (const code of primaryCode(name).slice(0, 1)) codes.add(code);
+  return [...codes].filter(Boolean);
+}
+
+function familyCodes(person: NormalizedPerson): string[] {
+  const codes = new Set<string>(person.familyPhonetic.slice(0, 1));
+  if (person.familyParts.length > 1) for (const part of person.familyParts) for (const code of primaryCode(part).slice(0, 1)) codes.add(code);
+  return [...codes].filter(Boolean);
+}
+
+/** The keys a member is filed under. */
+export function memberBlockingKeys(person: NormalizedPerson): string[] {
+  return blockingKeys(person, [person.birthDate].filter((d): d is string => !!d));
+}
+
+/**
+ * The keys a query looks under: the member keys, plus its birth date with day and month swapped (the most
+ * common date error) so transposed dates still share the `d:` and `gm:` blocks.
+ */
+export function queryBlockingKeys(person: NormalizedPerson): string[] {
+  const dates = person.birthDate ? [person.birthDate, swapDayMonth(person.birthDate)].filter((d): d is string => !!d) : [];
+  return blockingKeys(person, dates);
+}
+
+function blockingKeys(person: NormalizedPerson, dates: string[]): string[] {
+  const keys = new Set<string>();
+  const given = givenCodes(person);
+  const family = familyCodes(person);
+  for (const date of dates) {
+    keys.add(`d:${date}`);
+    for (const f of family) keys.add(`fy:${f}:${date.slice(0, 4)}`);
+    for (const g of given) keys.add(`gm:${g}:${date.slice(5)}`);
+  }
+  for (const g of given) {
+    if (person.zip5) keys.add(`gz:${g}:${person.zip5}`);
+    for (const f of family) keys.add(`gf:${g}:${f}`);
+  }
+  if (person.phone) keys.add(`p:${person.phone}`);
+  if (person.email) keys.add(`e:${person.email}`);
+  return [...keys];
+}
+
+/** The kind of a key (`d`, `fy`, …): safe to log, unlike the key. */
+export function blockKind(key: string): string {
+  return key.slice(0, key.indexOf(':'));
+}

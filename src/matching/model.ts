@@ -1,0 +1,107 @@
+import { FIELD_LEVELS, FIELDS, type ComparisonVector, type Field, type NormalizedPerson } from './record.js';
+
+/**
+ * A Fellegi–Sunter model: for each field and each comparison level, m = P(level | same person) and
+ * u = P(level | different people); the level's match weight is log2(m/u). Missing levels weigh nothing.
+ * Summed with the prior odds λ/(1−λ) they give the match weight of a pair, and its match probability.
+ *
+ * Term frequencies refine the exact name levels the way Splink does: agreeing on a name held by a fraction
+ * `tf` of members is worth log2(u_exact / tf) more than the average exact agreement — positive for a rare
+ * surname, negative for SMITH.
+ */
+
+export type LevelParameters = Record<string, { m: number; u: number }>;
+
+export interface ModelParameters {
+  /** Prior probability that a query/candidate pair drawn from the blocks is a match. */
+  lambda: number;
+  fields: Record<Field, LevelParameters>;
+  termFrequencies: {
+    family: Record<string, number>;
+    given: Record<string, number>;
+    /** Frequency assumed for a name absent from the table (rarer than any listed). */
+    floor: number;
+  };
+}
+
+export interface MatchModel {
+  version: string;
+  parameters: ModelParameters;
+}
+
+/** Keeps log weights finite when a level was never seen in training. */
+const PROBABILITY_FLOOR = 1e-6;
+/** Term-frequency adjustments are bounded: a single rare name must not outweigh a birth-date disagreement. */
+const TF_ADJUSTMENT_LIMIT = 4;
+
+export interface FieldExplanation {
+  field: Field;
+  level: string;
+  /** log2(m/u) of the level, plus any term-frequency adjustment, in bits. */
+  weight: number;
+}
+
+export interface Score {
+  /** Sum of the prior log-odds and all field weights, in bits. */
+  matchWeight: number;
+  probability: number;
+  explanation: FieldExplanation[];
+}
+
+export function levelWeight(parameters: ModelParameters, field: Field, level: string): number {
+  if (level === 'missing') return 0;
+  const p = parameters.fields[field][level];
+  if (!p) return 0;
+  return Math.log2(Math.max(p.m, PROBABILITY_FLOOR) / Math.max(p.u, PROBABILITY_FLOOR));
+}
+
+function tfAdjustment(parameters: ModelParameters, field: 'family' | 'given', name: string | undefined): number {
+  if (!name) return 0;
+  const uExact = parameters.fields[field].exact?.u;
+  if (!uExact) return 0;
+  const tf = parameters.termFrequencies[field][name] ?? parameters.termFrequencies.floor;
+  const adjustment = Math.log2(uExact / Math.max(tf, PROBABILITY_FLOOR));
+  return Math.max(-TF_ADJUSTMENT_LIMIT, Math.min(TF_ADJUSTMENT_LIMIT, adjustment));
+}
+
+export function priorWeight(parameters: ModelParameters): number {
+  return Math.log2(parameters.lambda / (1 - parameters.lambda));
+}
+
+export function score(parameters: ModelParameters, vector: ComparisonVector, query: NormalizedPerson): Score {
+  let matchWeight = priorWeight(parameters);
+  const explanation: FieldExplanation[] = [];
+  for (const field of FIELDS) {
+    const level = vector[field];
+    let weight = levelWeight(parameters, field, level);
+    if (level === 'exact' && field === 'family') weight += tfAdjustment(parameters, 'family', query.family);
+    if (level === 'exact' && field === 'given') weight += tfAdjustment(parameters, 'given', query.given);
+    matchWeight += weight;
+    explanation.push({ field, level, weight: Math.round(weight * 100) / 100 });
+  }
+  return { matchWeight, probability: weightToProbability(matchWeight), explanation };
+}
+
+export function weightToProbability(matchWeight: number): number {
+  const odds = 2 ** matchWeight;
+  return Number.isFinite(odds) ? odds / (1 + odds) : 1;
+}
+
+/** Every level of every field present, m and u in (0, 1), each summing to about 1 over non-missing levels. */
+export function validateParameters(parameters: ModelParameters): string[] {
+  const problems: string[] = [];
+  if (!(parameters.lambda > 0 && parameters.lambda < 1)) problems.push('lambda must be in (0, 1)');
+  for (const field of FIELDS) {
+    const levels = parameters.fields[field];
+    if (!levels) {
+      problems.push(`${field}: missing`);
+      continue;
+    }
+    for (const level of FIELD_LEVELS[field]) {
+      if (level === 'missing') continue;
+      const p = levels[level];
+      if (!p || !(p.m >= 0 && p.m <= 1 && p.u >= 0 && p.u <= 1)) problems.push(`${field}.${level}: m and u must be in [0, 1]`);
+    }
+  }
+  return problems;
+}

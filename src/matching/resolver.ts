@@ -1,0 +1,65 @@
+import type { DbOrTx } from '../db/database.js';
+import { findBlockCandidateIds, findCardCandidateIds, loadCandidateMembers } from '../members/member-index.js';
+import { blockKind, queryBlockingKeys } from './blocking.js';
+import type { DecisionThresholds, MatchDecision } from './decision.js';
+import type { MatchModel } from './model.js';
+import { normalizePerson } from './normalize.js';
+import type { NormalizedPerson, PersonFields } from './record.js';
+import { decide, type Candidate } from './resolve.js';
+
+/**
+ * normalise → block → compare → score → decide, against the member index in Postgres. The API, batch jobs
+ * and the evaluation all call this, so the evaluation measures exactly what partners get.
+ */
+
+export interface ResolverOptions {
+  model: MatchModel;
+  thresholds: DecisionThresholds;
+  /** A block with more members than this is skipped, never scanned. */
+  blockCap: number;
+}
+
+export interface Resolution {
+  decision: MatchDecision;
+  /** Kinds (never values) of blocks skipped for size: the caller logs them. */
+  oversizedBlockKinds: string[];
+  /** Member ids of every candidate scored (for measuring blocking recall). */
+  candidateMemberIds: string[];
+}
+
+export interface CandidateSet {
+  query: NormalizedPerson;
+  candidates: Candidate[];
+  oversizedBlockKinds: string[];
+}
+
+/** normalise → block: the query, normalised, and every member sharing a block or a card identifier with it. */
+export async function findCandidates(db: DbOrTx, blockCap: number, offered: PersonFields): Promise<CandidateSet> {
+  const query = normalizePerson(offered);
+  const cardValues = [...new Set([...(offered.identifiers ?? []), ...query.identifiers])];
+  const [cardIds, blocks] = await Promise.all([
+    findCardCandidateIds(db, cardValues),
+    findBlockCandidateIds(db, queryBlockingKeys(query), blockCap),
+  ]);
+  const cardHits = new Set(cardIds);
+  const members = await loadCandidateMembers(db, [...new Set([...cardIds, ...blocks.memberUuids])]);
+  return {
+    query,
+    candidates: members.map((m) => ({
+      memberUuid: m.memberUuid,
+      memberId: m.memberId,
+      person: normalizePerson(m.fields),
+      cardHit: cardHits.has(m.memberUuid),
+    })),
+    oversizedBlockKinds: [...new Set(blocks.oversizedKeys.map(blockKind))],
+  };
+}
+
+export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields): Promise<Resolution> {
+  const { query, candidates, oversizedBlockKinds } = await findCandidates(db, options.blockCap, offered);
+  return {
+    decision: decide(options.model, options.thresholds, query, candidates),
+    oversizedBlockKinds,
+    candidateMemberIds: candidates.map((c) => c.memberId),
+  };
+}

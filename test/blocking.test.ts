@@ -1,0 +1,83 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matching/blocking.js';
+import { normalizePerson } from '../src/matching/normalize.js';
+import type { PersonFields } from '../src/matching/record.js';
+import { findCandidates } from '../src/matching/resolver.js';
+import { importRoster } from '../src/members/roster-import.js';
+import { projectFile } from '../src/project-files.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+const shared = (query: PersonFields, member: PersonFields) => {
+  const memberKeys = new Set(memberBlockingKeys(normalizePerson(member)));
+  return queryBlockingKeys(normalizePerson(query)).filter((k) => memberKeys.has(k)).map(blockKind);
+};
+
+const william = { given: 'William', family: 'Turner', birthDate: '1961-04-09', postalCode: '30301', phone: '404-555-0199' };
+
+describe('blocking keys', () => {
+  it('puts a nickname, a married name, a move and a date typo into some common block', () => {
+    expect(shared({ ...william, given: 'Bill' }, william)).toEqual(expect.arrayContaining(['d', 'gf', 'gz', 'gm']));
+    expect(shared({ ...william, family: 'Turner-Hall' }, william)).toEqual(expect.arrayContaining(['d', 'gz']));
+    expect(shared({ ...william, postalCode: '94105', phone: undefined }, william)).toEqual(expect.arrayContaining(['d', 'fy', 'gf']));
+    expect(shared({ ...william, birthDate: '1961-09-04' }, william)).toContain('d'); // day and month transposed
+    expect(shared({ ...william, birthDate: '1961-04-19' }, william)).toEqual(expect.arrayContaining(['fy', 'gf', 'gz']));
+  });
+
+  it('files nothing under placeholder values', () => {
+    const keys = memberBlockingKeys(normalizePerson({ given: 'Baby Boy', family: 'Unknown', birthDate: '1900-01-01', phone: '000-000-0000' }));
+    expect(keys).toEqual([]);
+  });
+});
+
+describe('candidate retrieval in Postgres', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    const summary = await importRoster(t.db, projectFile('fixtures', 'demo-roster.csv'), { memberIdentifierSystem: 'urn:test:member' });
+    expect(summary.rejected).toBe(0);
+  });
+  afterAll(() => t.drop());
+
+  it('stores blocking keys at import and finds the member through them without a card identifier', async () => {
+    const stored = await t.db.selectFrom('member_blocking_keys').select(t.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBeGreaterThan(39 * 4);
+    const { candidates, oversizedBlockKinds } = await findCandidates(t.db, 1000, { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
+    expect(candidates.map((c) => c.memberId)).toContain('55678');
+    expect(oversizedBlockKinds).toEqual([]);
+  });
+
+  it('skips a block larger than the cap instead of scanning it, and says which kind', async () => {
+    // The Garcia family shares address, phone and family name: with a cap of 1, their shared blocks are skipped.
+    const { candidates, oversizedBlockKinds } = await findCandidates(t.db, 1, { given: 'Olivia', family: 'Garcia', birthDate: '2015-06-14', postalCode: '73301' });
+    expect(oversizedBlockKinds.length).toBeGreaterThan(0);
+    expect(oversizedBlockKinds.every((k) => /^[a-z]+$/.test(k))).toBe(true); // kinds, never values
+    expect(candidates.length).toBeLessThanOrEqual(2);
+  });
+
+  it('leaves the keys of unchanged members alone on re-import', async () => {
+    const before = await t.db.selectFrom('member_blocking_keys').select(['key', 'member_uuid']).orderBy('key').execute();
+    await importRoster(t.db, projectFile('fixtures', 'demo-roster.csv'), { memberIdentifierSystem: 'urn:test:member' });
+    const after = await t.db.selectFrom('member_blocking_keys').select(['key', 'member_uuid']).orderBy('key').execute();
+    expect(after).toEqual(before);
+  });
+
+  it('re-keys a member whose demographics change', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mm-block-'));
+    const roster = (await readFile(projectFile('fixtures', 'demo-roster.csv'), 'utf8')).split('\n');
+    const header = roster[0]!;
+    const patricia = roster.find((line) => line.startsWith('55678,'))!;
+    await writeFile(path.join(dir, 'moved.csv'), `${header}\n${patricia.replace(',62701,', ',10001,')}\n`);
+    const keysOf = () =>
+      t.db.selectFrom('member_blocking_keys as b').innerJoin('members as m', 'm.id', 'b.member_uuid').select('b.key').where('m.member_id', '=', '55678').execute();
+    const before = (await keysOf()).map((r) => r.key);
+    const summary = await importRoster(t.db, path.join(dir, 'moved.csv'), { memberIdentifierSystem: 'urn:test:member' });
+    expect(summary.updated).toBe(1);
+    const after = (await keysOf()).map((r) => r.key);
+    expect(after.filter((k) => k.startsWith('gz:') && k.endsWith(':10001'))).not.toHaveLength(0);
+    expect(after.filter((k) => k.endsWith(':62701'))).toHaveLength(0);
+    expect(after.length).toBe(before.length);
+  });
+});

@@ -1,0 +1,257 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  compareAddress,
+  compareBirthDate,
+  compareEmail,
+  compareFamily,
+  compareGiven,
+  compareIdentifiers,
+  comparePhone,
+  compareRecords,
+  compareSex,
+  compareSuffix,
+  jaroWinkler,
+} from '../src/matching/compare.js';
+import { canonicalGivenNames } from '../src/matching/nicknames.js';
+import { normalizePerson } from '../src/matching/normalize.js';
+import { FIELD_LEVELS, FIELDS, type NormalizedPerson, type PersonFields } from '../src/matching/record.js';
+
+const person = (fields: PersonFields): NormalizedPerson => normalizePerson(fields);
+const given = (a: string, b: string) => compareGiven(person({ given: a }), person({ given: b }));
+const family = (a: string, b: string) => compareFamily(person({ family: a }), person({ family: b }));
+const born = (a: string, b: string) => compareBirthDate(person({ birthDate: a }), person({ birthDate: b }));
+
+/** Small alphabets so random people collide often enough to reach every level. */
+const names = fc.constantFrom(
+  'William', 'Bill', 'Billy', 'Will', 'Peggy', 'Margaret', 'Olivia', 'Oliver', 'Jon', 'John', 'J', 'O', 'Smith',
+  'Smyth', 'Smith-Jones', 'Jones', 'García López', 'Garcia', 'de la Cruz', 'Cruz', 'Baby Boy', 'Unknown', 'Ann',
+  'Anne', 'Núñez', 'Nunez', 'Catherine', 'Kathryn', '',
+);
+const nameList = fc.array(names, { maxLength: 3 }).map((parts) => parts.join(' '));
+const dates = fc.constantFrom('1974-12-05', '1974-05-12', '1974-12-06', '1975-12-05', '1979-12-31', '1980-12-31', '2015-06-14', '1900-01-01', 'bad');
+const personFields: fc.Arbitrary<PersonFields> = fc.record(
+  {
+    given: fc.oneof(names, nameList, fc.string()),
+    middle: fc.oneof(names, nameList),
+    family: fc.oneof(names, nameList, fc.string()),
+    suffix: fc.constantFrom('', 'Jr', 'Sr', 'III', 'MD'),
+    birthDate: dates,
+    sex: fc.constantFrom('male', 'female', 'M', 'F', 'unknown', 'other'),
+    addressLine: fc.constantFrom('123 North Main Street', '123 N Main St', '9 Elm Rd', ''),
+    postalCode: fc.constantFrom('62701', '62701-1234', '62702', '2615', '00000', ''),
+    phone: fc.constantFrom('217-555-0100', '555-0100', '217-555-0199', '000-000-0000', ''),
+    email: fc.constantFrom('pat@example.com', 'PAT@example.com ', 'kim@example.com', 'nope', ''),
+    identifiers: fc.array(fc.constantFrom('55678', 'DH10001235', ' dh10001235', 'X1', ''), { maxLength: 3 }),
+  },
+  { requiredKeys: [] },
+);
+
+describe('comparison properties', () => {
+  it('every comparator is symmetric and returns one of its levels', () => {
+    fc.assert(
+      fc.property(personFields, personFields, (fa, fb) => {
+        const a = person(fa);
+        const b = person(fb);
+        const ab = compareRecords(a, b);
+        expect(compareRecords(b, a)).toEqual(ab);
+        for (const field of FIELDS) expect(FIELD_LEVELS[field]).toContain(ab[field]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a person compared with themselves agrees on every field they have', () => {
+    fc.assert(
+      fc.property(personFields, (fields) => {
+        const p = person(fields);
+        const v = compareRecords(p, p);
+        expect(['exact', 'missing']).toContain(v.given);
+        expect(['exact', 'missing']).toContain(v.family);
+        expect(['exact', 'missing']).toContain(v.birthDate);
+        expect(['agree', 'missing']).toContain(v.sex);
+        expect(['street-and-zip', 'zip', 'missing']).toContain(v.address);
+        expect(['exact', 'missing']).toContain(v.identifier);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('jaroWinkler is symmetric and within [0, 1]', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), (x, y) => {
+        const s = jaroWinkler(x, y);
+        expect(jaroWinkler(y, x)).toBe(s);
+        expect(s).toBeGreaterThanOrEqual(0);
+        expect(s).toBeLessThanOrEqual(1 + 1e-12);
+      }),
+    );
+  });
+});
+
+describe('given name', () => {
+  it('exact after folding', () => {
+    expect(given('José', 'JOSE')).toBe('exact');
+    expect(given('Patricia Ann', 'patricia')).toBe('exact');
+  });
+
+  it('nickname through the nickname table', () => {
+    expect(given('Bill', 'William')).toBe('nickname');
+    expect(given('William', 'Bill')).toBe('nickname');
+    expect(given('Peggy', 'Margaret')).toBe('nickname');
+    expect(given('Peg', 'Peggy')).toBe('nickname'); // both nicknames of MARGARET
+    expect(canonicalGivenNames('BILL')).toContain('WILLIAM');
+    expect(canonicalGivenNames('PEGGY')).toContain('MARGARET');
+  });
+
+  it('keeps twins apart: Olivia vs Oliver is different', () => {
+    expect(jaroWinkler('OLIVIA', 'OLIVER')).toBeCloseTo(0.8667, 3);
+    expect(given('Olivia', 'Oliver')).toBe('different');
+    // OLLIE is a nickname of both, but that does not make them nicknames of each other.
+    expect(given('Ollie', 'Olivia')).toBe('nickname');
+    expect(given('Ollie', 'Oliver')).toBe('nickname');
+  });
+
+  it('jw-high for spelling variants, phonetic for sound-alikes', () => {
+    expect(['jw-high', 'phonetic', 'nickname']).toContain(given('Jon', 'John'));
+    expect(given('Martha', 'Marhta')).toBe('jw-high');
+    expect(given('Jonathon', 'Jonathen')).toBe('jw-high');
+    expect(given('Catherine', 'Kathryn')).toBe('phonetic');
+    expect(given('Stephen', 'Steven')).toBe('phonetic');
+  });
+
+  it('swapped when the first name is the other side’s middle name or given and family are exchanged', () => {
+    expect(compareGiven(person({ given: 'Ann', middle: 'Marie' }), person({ given: 'Marie' }))).toBe('swapped');
+    expect(compareGiven(person({ given: 'Patricia Ann' }), person({ given: 'Ann' }))).toBe('swapped');
+    expect(compareGiven(person({ given: 'Wei', family: 'Zhang' }), person({ given: 'Zhang', family: 'Wei' }))).toBe('swapped');
+  });
+
+  it('initial when one side is a single letter matching the other', () => {
+    expect(given('J', 'Jonathan')).toBe('initial');
+    expect(given('Jonathan', 'J.')).toBe('initial');
+    expect(given('J', 'K')).toBe('different');
+    expect(given('J', 'J')).toBe('exact');
+  });
+
+  it('different and missing', () => {
+    expect(given('Robert', 'Susan')).toBe('different');
+    expect(given('Baby Boy', 'Robert')).toBe('missing');
+    expect(given('UNKNOWN', 'Robert')).toBe('missing');
+    expect(given('', 'Robert')).toBe('missing');
+  });
+});
+
+describe('family name', () => {
+  it('exact after folding', () => {
+    expect(family('Núñez', 'NUNEZ')).toBe('exact');
+    expect(family("O'Brien", 'OBrien')).toBe('exact');
+    expect(family('García López', 'Garcia-Lopez')).toBe('exact');
+    expect(family('Johnson Jr.', 'Johnson')).toBe('exact');
+  });
+
+  it('part for hyphenated, married and compound names', () => {
+    expect(family('Smith', 'Smith-Jones')).toBe('part');
+    expect(family('Jones', 'Smith-Jones')).toBe('part');
+    expect(family('Garcia Lopez', 'Lopez-Ruiz')).toBe('part');
+    expect(family('de la Cruz', 'Cruz')).toBe('part');
+  });
+
+  it('jw-high, phonetic, different, missing', () => {
+    expect(family('Johnson', 'Jonhson')).toBe('jw-high');
+    expect(family('Smith', 'Smyth')).toBe('phonetic');
+    expect(family('Smith', 'Brown')).toBe('different');
+    expect(family('Unknown', 'Smith')).toBe('missing');
+    expect(family('Smith', '')).toBe('missing');
+  });
+});
+
+describe('birth date', () => {
+  it('exact, transposed day and month, one-digit typo, year off by one', () => {
+    expect(born('1974-12-05', '1974-12-05')).toBe('exact');
+    expect(born('1974-12-05', '1974-05-12')).toBe('transposed');
+    expect(born('1974-12-05', '1974-12-06')).toBe('one-digit');
+    expect(born('1974-12-05', '1974-12-08')).toBe('one-digit');
+    // A year one apart that differs in a single digit is already `one-digit`, the earlier level.
+    expect(born('1974-12-05', '1975-12-05')).toBe('one-digit');
+    expect(born('1979-12-31', '1980-12-31')).toBe('year-off-by-one');
+    expect(born('1999-03-01', '2000-03-01')).toBe('year-off-by-one');
+  });
+
+  it('different and missing', () => {
+    expect(born('1974-12-05', '1980-01-20')).toBe('different');
+    expect(born('1974-12-05', '1974-12-15')).toBe('one-digit');
+    expect(born('1974-12-05', '1974-11-15')).toBe('different');
+    expect(born('1900-01-01', '1974-12-05')).toBe('missing');
+    expect(born('1974-02-30', '1974-12-05')).toBe('missing');
+  });
+});
+
+describe('other fields', () => {
+  it('sex', () => {
+    expect(compareSex(person({ sex: 'female' }), person({ sex: 'F' }))).toBe('agree');
+    expect(compareSex(person({ sex: 'male' }), person({ sex: 'F' }))).toBe('different');
+    expect(compareSex(person({ sex: 'unknown' }), person({ sex: 'F' }))).toBe('missing');
+  });
+
+  it('suffix', () => {
+    expect(compareSuffix(person({ family: 'Smith Jr' }), person({ suffix: 'JR.' }))).toBe('agree');
+    expect(compareSuffix(person({ suffix: 'Jr' }), person({ suffix: 'Sr' }))).toBe('different');
+    expect(compareSuffix(person({ suffix: 'Jr' }), person({}))).toBe('missing');
+  });
+
+  it('address', () => {
+    const a = person({ addressLine: '123 North Main Street Apartment 4', postalCode: '62701-1234' });
+    expect(compareAddress(a, person({ addressLine: '123 N MAIN ST APT 4', postalCode: '62701' }))).toBe('street-and-zip');
+    expect(compareAddress(a, person({ addressLine: '9 Elm Rd', postalCode: '62701' }))).toBe('zip');
+    expect(compareAddress(a, person({ postalCode: '62701' }))).toBe('zip');
+    expect(compareAddress(a, person({ addressLine: '123 N Main St Apt 4', postalCode: '62702' }))).toBe('different');
+    expect(compareAddress(a, person({ addressLine: '123 N Main St Apt 4' }))).toBe('missing');
+    expect(compareAddress(a, person({ postalCode: '00000' }))).toBe('missing');
+    expect(compareAddress(person({ postalCode: '2615' }), person({ postalCode: '2615' }))).toBe('zip');
+  });
+
+  it('phone', () => {
+    expect(comparePhone(person({ phone: '(217) 555-0100' }), person({ phone: '+1 217 555 0100' }))).toBe('exact');
+    expect(comparePhone(person({ phone: '555-0100' }), person({ phone: '217-555-0100' }))).toBe('exact');
+    expect(comparePhone(person({ phone: '217-555-0100' }), person({ phone: '217-555-0199' }))).toBe('different');
+    expect(comparePhone(person({ phone: '000-000-0000' }), person({ phone: '217-555-0100' }))).toBe('missing');
+  });
+
+  it('email', () => {
+    expect(compareEmail(person({ email: 'Pat@Example.com' }), person({ email: ' pat@example.com' }))).toBe('exact');
+    expect(compareEmail(person({ email: 'pat@example.com' }), person({ email: 'kim@example.com' }))).toBe('different');
+    expect(compareEmail(person({ email: 'pat' }), person({ email: 'pat@example.com' }))).toBe('missing');
+  });
+
+  it('identifiers', () => {
+    expect(compareIdentifiers(person({ identifiers: ['55678', 'dh10001235'] }), person({ identifiers: ['DH10001235'] }))).toBe('exact');
+    expect(compareIdentifiers(person({ identifiers: ['55678'] }), person({ identifiers: ['55679'] }))).toBe('different');
+    expect(compareIdentifiers(person({ identifiers: ['55678'] }), person({ identifiers: [' '] }))).toBe('missing');
+  });
+
+  it('compareRecords puts every field together', () => {
+    const member = person({
+      given: 'Patricia Ann',
+      family: 'Person',
+      birthDate: '1974-12-25',
+      sex: 'female',
+      addressLine: '123 Main Street',
+      postalCode: '62701',
+      phone: '217-555-0100',
+      email: 'pat@example.com',
+      identifiers: ['55678'],
+    });
+    const offered = person({ given: 'Pat', family: 'Person', birthDate: '1974-12-25', sex: 'F', postalCode: '62701-0001', identifiers: ['55678'] });
+    expect(compareRecords(member, offered)).toEqual({
+      given: 'nickname',
+      family: 'exact',
+      birthDate: 'exact',
+      sex: 'agree',
+      suffix: 'missing',
+      address: 'zip',
+      phone: 'missing',
+      email: 'missing',
+      identifier: 'exact',
+    });
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { normalizePerson } from '../src/matching/normalize.js';
+import type { PersonFields } from '../src/matching/record.js';
+import { decide, identityConfirmed, type Candidate } from '../src/matching/resolve.js';
+import { handSetModel } from './support/model.js';
+
+const thresholds = { upper: 0.99, lower: 0.2, marginBits: 6 };
+const household = { family: 'Garcia', addressLine: '5 Sample Street', postalCode: '73301', phone: '512-555-0101', identifiers: ['G100'] };
+const member = (memberId: string, fields: PersonFields): Candidate => ({
+  memberUuid: `uuid-${memberId}`,
+  memberId,
+  person: normalizePerson(fields),
+  cardHit: false,
+});
+const olivia = member('3', { ...household, given: 'Olivia', birthDate: '2015-06-14', sex: 'female' });
+const oliver = member('4', { ...household, given: 'Oliver', birthDate: '2015-06-14', sex: 'male' });
+const carlos = member('1', { ...household, given: 'Carlos', birthDate: '1980-03-02', sex: 'male' });
+const ask = (fields: PersonFields) => normalizePerson(fields);
+
+describe('decide', () => {
+  it('auto-matches the right twin and only that twin', () => {
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Olivia', birthDate: '2015-06-14', sex: 'female' }), [carlos, olivia, oliver]);
+    expect(decision).toMatchObject({ outcome: 'matched', member: { memberId: '3' }, modelVersion: 'test-hand-set' });
+    const other = decide(handSetModel, thresholds, ask({ ...household, given: 'Oliver', birthDate: '2015-06-14', sex: 'male' }), [carlos, olivia, oliver]);
+    expect(other).toMatchObject({ outcome: 'matched', member: { memberId: '4' } });
+  });
+
+  it('never auto-matches a twin who is not a member to the sibling who is', () => {
+    // Everything the household shares agrees; only the first name and sex tell them apart.
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Oliver', birthDate: '2015-06-14', sex: 'male' }), [carlos, olivia]);
+    expect(decision.outcome).not.toBe('matched');
+  });
+
+  it('never auto-matches Jr to Sr', () => {
+    const senior = member('20', { ...household, given: 'Robert', family: 'Johnson', suffix: 'SR', birthDate: '1950-03-12', sex: 'male' });
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Robert', family: 'Johnson', suffix: 'JR', birthDate: '1980-03-12', sex: 'male' }), [senior]);
+    expect(decision.outcome).not.toBe('matched');
+    // Without the suffix on the request, the one-digit birth-date difference still stops an automatic match.
+    const unsuffixed = decide(handSetModel, thresholds, ask({ ...household, given: 'Robert', family: 'Johnson', birthDate: '1980-03-12', sex: 'male' }), [senior]);
+    expect(unsuffixed.outcome).not.toBe('matched');
+  });
+
+  it('calls two near-identical candidates a conflict, never a match', () => {
+    const twinA = member('30', { ...household, given: 'Sam', birthDate: '2001-01-01' });
+    const twinB = member('31', { ...household, given: 'Sam', birthDate: '2001-01-01' });
+    expect(decide(handSetModel, thresholds, ask({ ...household, given: 'Sam', birthDate: '2001-01-01' }), [twinA, twinB])).toMatchObject({ outcome: 'review', reason: 'conflict' });
+  });
+
+  it('sends a high score that the person-level fields do not confirm to review', () => {
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Olivia', birthDate: '2015-06-24', sex: 'female' }), [olivia]);
+    expect(decision).toMatchObject({ outcome: 'review' });
+  });
+
+  it('answers no-match without candidates, and below the lower threshold', () => {
+    expect(decide(handSetModel, thresholds, ask({ given: 'A', family: 'B', birthDate: '2000-01-01' }), [])).toMatchObject({ outcome: 'no-match', reason: 'no-candidate' });
+    const stranger = decide(handSetModel, thresholds, ask({ given: 'Zed', family: 'Quill', birthDate: '1990-09-09', postalCode: '10001' }), [carlos]);
+    expect(stranger).toMatchObject({ outcome: 'no-match', reason: 'below-threshold' });
+  });
+
+  it('explains every decision field by field, without demographics', () => {
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Olivia', birthDate: '2015-06-14', sex: 'female' }), [olivia]);
+    expect(decision.top[0]!.explanation.map((e) => e.field)).toEqual(['given', 'family', 'birthDate', 'sex', 'suffix', 'address', 'phone', 'email', 'identifier']);
+    expect(JSON.stringify(decision)).not.toMatch(/Olivia|OLIVIA|2015|Garcia|GARCIA|73301/);
+  });
+});
+
+describe('identityConfirmed', () => {
+  const base = { given: 'exact', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'exact' } as const;
+  it('needs the first name and the birth date to confirm', () => {
+    expect(identityConfirmed(base)).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'nickname', birthDate: 'transposed' })).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'phonetic' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'one-digit' })).toBe(false);
+    expect(identityConfirmed({ ...base, sex: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, suffix: 'different' })).toBe(false);
+  });
+});
