@@ -13,23 +13,23 @@ import { swapDayMonth } from './normalize.js';
  *   gm: given phonetic + birth month-day  — survives a married-name change with a year typo
  *   p:  phone,  e: e-mail
  *
- * Given-name phonetics include the canonical forms of nicknames, so BILL and WILLIAM share blocks. Card
+ * A query's given-name codes include the canonical forms of its nicknames, so BILL finds WILLIAM. Card
  * identifiers are a further block, answered from the identifier tables (see member-index.ts).
  *
  * Keys hold PHI (a birth date, a phone number): they live only in the member index, never in logs; a block
  * that is skipped is logged by its kind (the part before the colon), not its value.
  */
 
-export const BLOCKING_KEYS_VERSION = 1;
+export const BLOCKING_KEYS_VERSION = 2;
 
 /** Primary Double Metaphone code of a folded name: one code per name keeps blocks few and tight. */
 function primaryCode(name: string): string[] {
   return name ? [doubleMetaphone(name)[0]] : [];
 }
 
-function givenCodes(person: NormalizedPerson): string[] {
+function givenCodes(person: NormalizedPerson, withNicknames: boolean): string[] {
   const codes = new Set<string>(person.givenPhonetic.slice(0, 1));
-  for (const name of person.givenCanonical) for (const code of primaryCode(name).slice(0, 1)) codes.add(code);
+  if (withNicknames) for (const name of person.givenCanonical) for (const code of primaryCode(name)) codes.add(code);
   return [...codes].filter(Boolean);
 }
 
@@ -41,7 +41,7 @@ function familyCodes(person: NormalizedPerson): string[] {
 
 /** The keys a member is filed under. */
 export function memberBlockingKeys(person: NormalizedPerson): string[] {
-  return blockingKeys(person, [person.birthDate].filter((d): d is string => !!d));
+  return blockingKeys(person, [person.birthDate].filter((d): d is string => !!d), false);
 }
 
 /**
@@ -50,12 +50,17 @@ export function memberBlockingKeys(person: NormalizedPerson): string[] {
  */
 export function queryBlockingKeys(person: NormalizedPerson): string[] {
   const dates = person.birthDate ? [person.birthDate, swapDayMonth(person.birthDate)].filter((d): d is string => !!d) : [];
-  return blockingKeys(person, dates);
+  return blockingKeys(person, dates, true);
 }
 
-function blockingKeys(person: NormalizedPerson, dates: string[]): string[] {
+/**
+ * Members are filed under their own first name's code only; queries look under the codes of the name's
+ * canonical forms too. That finds a member WILLIAM from a query BILL at a third of the index size that
+ * filing every member under every nickname would cost (the reverse direction is left to the birth-date block).
+ */
+function blockingKeys(person: NormalizedPerson, dates: string[], withNicknames: boolean): string[] {
   const keys = new Set<string>();
-  const given = givenCodes(person);
+  const given = givenCodes(person, withNicknames);
   const family = familyCodes(person);
   for (const date of dates) {
     keys.add(`d:${date}`);

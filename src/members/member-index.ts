@@ -99,10 +99,17 @@ export async function loadCandidateMembers(db: DbOrTx, memberUuids: readonly str
   }));
 }
 
-/** Replaces the blocking keys of the given members (after an insert or an update of their demographics). */
-export async function replaceBlockingKeys(db: DbOrTx, entries: readonly { memberUuid: string; keys: readonly string[] }[]): Promise<void> {
+/**
+ * Replaces the blocking keys of the given members (after an insert or an update of their demographics).
+ * Newly inserted members have none to delete.
+ */
+export async function replaceBlockingKeys(
+  db: DbOrTx,
+  entries: readonly { memberUuid: string; keys: readonly string[]; isNew: boolean }[],
+): Promise<void> {
   if (entries.length === 0) return;
-  await db.deleteFrom('member_blocking_keys').where('member_uuid', '=', sql<string>`any(${entries.map((e) => e.memberUuid)}::uuid[])`).execute();
+  const existing = entries.filter((e) => !e.isNew).map((e) => e.memberUuid);
+  if (existing.length > 0) await db.deleteFrom('member_blocking_keys').where('member_uuid', '=', sql<string>`any(${existing}::uuid[])`).execute();
   const uuids: string[] = [];
   const keys: string[] = [];
   for (const entry of entries) for (const key of entry.keys) { uuids.push(entry.memberUuid); keys.push(key); }

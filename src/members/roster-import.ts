@@ -373,7 +373,7 @@ async function writeBatch(
     // Blocking keys follow the demographics: rewritten for inserted and updated members only.
     await replaceBlockingKeys(
       trx,
-      round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m) }])),
+      round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m), isNew: results[k]!.outcome === 'inserted' }])),
     );
     const byId = new Map<string, MemberUpsertResult>();
     round.forEach((m, k) => {
