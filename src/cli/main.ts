@@ -7,6 +7,13 @@ import { openDatabase, type Db } from '../db/database.js';
 import { verifyAuditChain } from '../audit/audit-trail.js';
 import { disablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../identity/partner-clients.js';
 import { importRoster } from '../members/roster-import.js';
+import { evaluate, formatReport } from '../evaluation/evaluate.js';
+import { febrlToEvaluationFiles } from '../evaluation/febrl.js';
+import { readTruth } from '../evaluation/files.js';
+import { openIndexDatabase } from '../evaluation/scratch-database.js';
+import { trainModel } from '../evaluation/train.js';
+import { activateModel, ensureActiveModel, listModels, readModelFile, saveModel } from '../matching/model-repository.js';
+import { runSynth } from '../synth/index.js';
 import { hrexExampleRequest } from './hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from './partner-tools.js';
 
@@ -165,6 +172,115 @@ program
   .action((options: { recipient?: { system: string; value: string }; policy: 'regular' | 'sensitive' }) => {
     console.log(JSON.stringify(hrexExampleRequest({ policy: options.policy, ...(options.recipient ? { recipient: options.recipient } : {}) }), null, 2));
   });
+
+const positiveInt = (text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+
+program
+  .command('synth')
+  .description('write a synthetic index roster, query set and truth file (deterministic for a seed)')
+  .requiredOption('--members <n>', 'members in the index roster', positiveInt)
+  .requiredOption('--queries <n>', 'queries to generate', positiveInt)
+  .option('--seed <n>', 'random seed', positiveInt, 1)
+  .requiredOption('--out <dir>', 'output folder (roster.csv, queries.ndjson, truth.csv)')
+  .action(async (options: { members: number; queries: number; seed: number; out: string }) => {
+    const summary = await runSynth(options);
+    console.log(JSON.stringify(summary));
+  });
+
+program
+  .command('febrl')
+  .description('convert a FEBRL file (originals → index roster, duplicates → queries, truth) for `eval`')
+  .argument('<file>', 'FEBRL CSV, e.g. fixtures/febrl3.csv')
+  .requiredOption('--out <dir>', 'output folder')
+  .action(async (file: string, options: { out: string }) => {
+    console.log(JSON.stringify(await febrlToEvaluationFiles(file, options.out)));
+  });
+
+interface IndexOptions {
+  index: string;
+  queries: string;
+  truth?: string;
+}
+
+/** Loads the index roster into its own scratch database, runs `work`, closes. */
+async function withIndex<T>(options: IndexOptions, work: (db: Db, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const { db } = await openIndexDatabase(config.databaseUrl, options.index, config.memberIdentifierSystem, (m) => console.error(m));
+  try {
+    return await work(db, config);
+  } finally {
+    await db.destroy();
+  }
+}
+
+program
+  .command('eval')
+  .description('measure matching accuracy: the API\'s resolution path over a query set with known answers')
+  .requiredOption('--index <roster>', 'index roster (CSV or NDJSON), loaded into a scratch database of its own')
+  .requiredOption('--queries <file>', 'queries.ndjson')
+  .requiredOption('--truth <file>', 'truth.csv')
+  .option('--model <file>', 'a model JSON file (default: the active model, or the shipped default)')
+  .option('--json', 'print the report as JSON')
+  .action((options: IndexOptions & { truth: string; model?: string; json?: boolean }) =>
+    withIndex(options, async (db, config) => {
+      const model = options.model ? readModelFile(options.model) : await ensureActiveModel(db);
+      const report = await evaluate(db, { model, thresholds: config.matchThresholds, blockCap: config.blockCap }, options.queries, await readTruth(options.truth));
+      console.log(options.json ? JSON.stringify({ modelVersion: model.version, thresholds: config.matchThresholds, ...report }, null, 2) : `model ${model.version}\n${formatReport(report)}`);
+    }),
+  );
+
+const model = program.command('model').description('Fellegi–Sunter matching models');
+model
+  .command('train')
+  .description('estimate u from random member pairs and m by EM over blocked pairs (or from labelled pairs with --truth)')
+  .requiredOption('--index <roster>', 'index roster, loaded into a scratch database of its own')
+  .requiredOption('--queries <file>', 'queries.ndjson whose blocked pairs train m')
+  .option('--truth <file>', 'truth.csv: fit m from labelled pairs instead of EM')
+  .option('--seed <n>', 'random seed for the u sample', positiveInt, 1)
+  .requiredOption('--out <file>', 'where to write the model JSON')
+  .action((options: IndexOptions & { seed: number; out: string }) =>
+    withIndex(options, async (db, config) => {
+      const trained = await trainModel(db, {
+        queriesFile: options.queries,
+        truth: options.truth ? await readTruth(options.truth) : undefined,
+        seed: options.seed,
+        blockCap: config.blockCap,
+        log: (m) => console.error(m),
+      });
+      await writeFile(options.out, `${JSON.stringify(trained, null, 2)}\n`);
+      console.log(trained.version);
+    }),
+  );
+model
+  .command('load')
+  .argument('<file>', 'a model JSON file written by `model train`')
+  .option('--activate', 'make it the active model')
+  .description('store a model in the service database')
+  .action((file: string, options: { activate?: boolean }) =>
+    withDb(async (db) => {
+      const stored = readModelFile(file);
+      await db.transaction().execute((trx) => saveModel(trx, stored, !!options.activate));
+      console.log(`${stored.version}${options.activate ? ' (active)' : ''}`);
+    }),
+  );
+model
+  .command('activate')
+  .argument('<version>')
+  .description('make a stored model the active one (servers pick it up within 30 s)')
+  .action((version: string) => withDb((db) => db.transaction().execute((trx) => activateModel(trx, version))));
+model
+  .command('list')
+  .description('stored models, newest first')
+  .action(() =>
+    withDb(async (db) => {
+      await ensureActiveModel(db);
+      for (const m of await listModels(db)) console.log(`${m.active ? '*' : ' '} ${m.version}  ${m.created_at.toISOString()}  ${JSON.stringify(m.training)}`);
+    }),
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const e = error as { message?: string; name?: string };

@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/database.js';
-import { findBlockCandidateIds, findCardCandidateIds, loadCandidateMembers } from '../members/member-index.js';
+import { findCandidateMembers } from '../members/member-index.js';
 import { blockKind, queryBlockingKeys } from './blocking.js';
 import type { DecisionThresholds, MatchDecision } from './decision.js';
 import type { MatchModel } from './model.js';
@@ -36,22 +36,20 @@ export interface CandidateSet {
 /** normalise → block: the query, normalised, and every member sharing a block or a card identifier with it. */
 export async function findCandidates(db: DbOrTx, blockCap: number, offered: PersonFields): Promise<CandidateSet> {
   const query = normalizePerson(offered);
-  const cardValues = [...new Set([...(offered.identifiers ?? []), ...query.identifiers])];
-  const [cardIds, blocks] = await Promise.all([
-    findCardCandidateIds(db, cardValues),
-    findBlockCandidateIds(db, queryBlockingKeys(query), blockCap),
-  ]);
-  const cardHits = new Set(cardIds);
-  const members = await loadCandidateMembers(db, [...new Set([...cardIds, ...blocks.memberUuids])]);
+  const { members, oversizedKeys } = await findCandidateMembers(db, {
+    blockKeys: queryBlockingKeys(query),
+    cardValues: [...new Set([...(offered.identifiers ?? []), ...query.identifiers])],
+    blockCap,
+  });
   return {
     query,
     candidates: members.map((m) => ({
       memberUuid: m.memberUuid,
       memberId: m.memberId,
       person: normalizePerson(m.fields),
-      cardHit: cardHits.has(m.memberUuid),
+      cardHit: m.cardHit,
     })),
-    oversizedBlockKinds: [...new Set(blocks.oversizedKeys.map(blockKind))],
+    oversizedBlockKinds: [...new Set(oversizedKeys.map(blockKind))],
   };
 }
 

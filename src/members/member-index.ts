@@ -5,81 +5,109 @@ import type { PersonFields } from '../matching/record.js';
 /** At most this many members share card data; anything beyond is a data problem, not a family. */
 const MAX_CARD_CANDIDATES = 200;
 
-/**
- * Members reachable from the identifiers on a partner's card: our member id (as member_id or a stored
- * identifier), a coverage id, or a subscriber id. Identifier systems are not compared: partners copy our
- * ids under their own idea of our system URI, and demographics must corroborate every hit anyway.
- */
-export async function findCardCandidateIds(db: DbOrTx, values: readonly string[]): Promise<string[]> {
-  const distinct = [...new Set(values)];
-  if (distinct.length === 0) return [];
-  const rows = await sql<{ id: string }>`
-    SELECT id FROM members WHERE member_id = ANY(${distinct}::text[])
-    UNION SELECT member_uuid FROM member_identifiers WHERE value = ANY(${distinct}::text[])
-    UNION SELECT member_uuid FROM coverages WHERE coverage_id = ANY(${distinct}::text[]) OR subscriber_id = ANY(${distinct}::text[])
-    LIMIT ${MAX_CARD_CANDIDATES}`.execute(db);
-  return rows.rows.map((r) => r.id);
-}
-
-export interface BlockLookup {
-  memberUuids: string[];
-  /** Keys whose block exceeded the cap and was skipped, never scanned. */
-  oversizedKeys: string[];
-}
-
-/**
- * Members sharing at least one blocking key with the query. Each block's size is probed first with an
- * index-only count bounded at cap + 1; a block over the cap is skipped (and reported), so one very common
- * key (a popular birth date, a shared office phone) can never turn a request into a table scan.
- */
-export async function findBlockCandidateIds(db: DbOrTx, keys: readonly string[], blockCap: number): Promise<BlockLookup> {
-  if (keys.length === 0) return { memberUuids: [], oversizedKeys: [] };
-  const sizes = await sql<{ key: string; n: number }>`
-    SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
-    FROM unnest(${[...keys]}::text[]) AS k(key)`.execute(db);
-  const usable = sizes.rows.filter((r) => r.n > 0 && r.n <= blockCap).map((r) => r.key);
-  const oversizedKeys = sizes.rows.filter((r) => r.n > blockCap).map((r) => r.key);
-  if (usable.length === 0) return { memberUuids: [], oversizedKeys };
-  const rows = await sql<{ member_uuid: string }>`
-    SELECT DISTINCT member_uuid FROM member_blocking_keys WHERE key = ANY(${usable}::text[])`.execute(db);
-  return { memberUuids: rows.rows.map((r) => r.member_uuid), oversizedKeys };
-}
-
 export interface CandidateMember {
   memberUuid: string;
   memberId: string;
   fields: PersonFields;
 }
 
-/** The demographics and every identifier (member id, subscriber ids, coverage ids) of the given members. */
+export interface CandidateLookup {
+  members: (CandidateMember & { cardHit: boolean })[];
+  /** Keys whose block exceeded the cap and was skipped, never scanned. */
+  oversizedKeys: string[];
+}
+
+interface CandidateRow {
+  id: string | null;
+  member_id: string;
+  given: string;
+  middle: string | null;
+  family: string;
+  suffix: string | null;
+  birth_date: string;
+  gender: string | null;
+  address_line: string | null;
+  city: string | null;
+  state: string | null;
+  postal_code: string | null;
+  phone: string | null;
+  email: string | null;
+  identifiers: string[] | null;
+  card_hit: boolean;
+  oversized: string[] | null;
+}
+
+/** The columns a candidate is scored on, with every identifier it carries (member, subscriber, coverage ids). */
+const candidateColumns = sql`
+  m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
+  m.state, m.postal_code, m.phone, m.email,
+  (SELECT array_agg(DISTINCT v) FROM (
+     SELECT c.subscriber_id AS v FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
+     UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
+     UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers`;
+
+/**
+ * Candidate retrieval in one round trip: the members sharing a blocking key with the query, united with
+ * the members its card identifiers reach (our member id, a coverage id or a subscriber id; identifier
+ * systems are not compared, because partners copy our ids under their own idea of our system URI, and
+ * demographics must corroborate every card hit anyway).
+ *
+ * Each block's size is probed first with an index-only count bounded at cap + 1; a block over the cap is
+ * skipped (and reported), so one very common key (a popular birth date, a shared office phone) can never
+ * turn a request into a table scan. At most MAX_CARD_CANDIDATES members come from card data.
+ */
+export async function findCandidateMembers(
+  db: DbOrTx,
+  query: { blockKeys: readonly string[]; cardValues: readonly string[]; blockCap: number },
+): Promise<CandidateLookup> {
+  const { blockCap } = query;
+  // Round trip 1: which members (small rows: ids and flags). Round trip 2: their demographics by primary key.
+  // One statement for both lets the planner hash-join the whole member table on a mis-estimated block size.
+  const picked = await sql<{ member_uuid: string | null; card_hit: boolean; oversized: string[] | null }>`
+    WITH keys AS MATERIALIZED (
+      SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
+      FROM unnest(${[...new Set(query.blockKeys)]}::text[]) AS k(key)
+    ),
+    card AS (
+      SELECT id AS member_uuid FROM members WHERE member_id = ANY(${[...new Set(query.cardValues)]}::text[])
+      UNION SELECT member_uuid FROM member_identifiers WHERE value = ANY(${[...new Set(query.cardValues)]}::text[])
+      UNION SELECT member_uuid FROM coverages
+        WHERE coverage_id = ANY(${[...new Set(query.cardValues)]}::text[]) OR subscriber_id = ANY(${[...new Set(query.cardValues)]}::text[])
+      LIMIT ${MAX_CARD_CANDIDATES}
+    )
+    SELECT member_uuid, bool_or(card_hit) AS card_hit, NULL::text[] AS oversized FROM (
+      SELECT member_uuid, true AS card_hit FROM card
+      UNION ALL
+      SELECT b.member_uuid, false FROM keys k JOIN member_blocking_keys b ON b.key = k.key WHERE k.n <= ${blockCap}
+    ) u GROUP BY member_uuid
+    UNION ALL
+    SELECT NULL, false, (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
+  const cardHits = new Set<string>();
+  const uuids: string[] = [];
+  let oversizedKeys: string[] = [];
+  for (const row of picked.rows) {
+    if (row.member_uuid === null) oversizedKeys = row.oversized ?? [];
+    else {
+      uuids.push(row.member_uuid);
+      if (row.card_hit) cardHits.add(row.member_uuid);
+    }
+  }
+  const members = (await loadCandidateMembers(db, uuids)).map((m) => ({ ...m, cardHit: cardHits.has(m.memberUuid) }));
+  return { members, oversizedKeys };
+}
+
+/** The demographics and identifiers of the given members (model training samples them). */
 export async function loadCandidateMembers(db: DbOrTx, memberUuids: readonly string[]): Promise<CandidateMember[]> {
   if (memberUuids.length === 0) return [];
-  const rows = await sql<{
-    id: string;
-    member_id: string;
-    given: string;
-    middle: string | null;
-    family: string;
-    suffix: string | null;
-    birth_date: string;
-    gender: string | null;
-    address_line: string | null;
-    city: string | null;
-    state: string | null;
-    postal_code: string | null;
-    phone: string | null;
-    email: string | null;
-    identifiers: string[] | null;
-  }>`
-    SELECT m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
-           m.state, m.postal_code, m.phone, m.email,
-           (SELECT array_agg(DISTINCT v) FROM (
-              SELECT c.subscriber_id AS v FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
-              UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
-              UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers
+  const rows = await sql<CandidateRow>`
+    SELECT ${candidateColumns}, false AS card_hit, NULL::text[] AS oversized
     FROM members m WHERE m.id = ANY(${[...memberUuids]}::uuid[])`.execute(db);
-  return rows.rows.map((r) => ({
-    memberUuid: r.id,
+  return rows.rows.map(toCandidate);
+}
+
+function toCandidate(r: CandidateRow): CandidateMember {
+  return {
+    memberUuid: r.id!,
     memberId: r.member_id,
     fields: {
       given: r.given,
@@ -96,7 +124,7 @@ export async function loadCandidateMembers(db: DbOrTx, memberUuids: readonly str
       email: r.email ?? undefined,
       identifiers: [r.member_id, ...(r.identifiers ?? [])],
     },
-  }));
+  };
 }
 
 /**
