@@ -40,9 +40,9 @@ const configSchema = z
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(300).default(300),
     PHI_HASH_KEY: z.string().min(32).optional(),
     // Defaults justified by the evaluation in README "Accuracy".
-    MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.99),
-    MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.2),
-    MATCH_MARGIN_BITS: z.coerce.number().min(0).default(6),
+    MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.999999),
+    MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.99999),
+    MATCH_MARGIN_BITS: z.coerce.number().min(0).default(10),
     BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })

@@ -158,7 +158,8 @@ describe('family name', () => {
 
   it('jw-high, phonetic, different, missing', () => {
     expect(family('Johnson', 'Jonhson')).toBe('jw-high');
-    expect(family('Smith', 'Smyth')).toBe('phonetic');
+    expect(family('Smith', 'Smyth')).toBe('one-edit');
+    expect(family('Smith', 'Schmidt')).toBe('phonetic');
     expect(family('Smith', 'Brown')).toBe('different');
     expect(family('Unknown', 'Smith')).toBe('missing');
     expect(family('Smith', '')).toBe('missing');
@@ -180,6 +181,9 @@ describe('birth date', () => {
   it('different and missing', () => {
     expect(born('1974-12-05', '1980-01-20')).toBe('different');
     expect(born('1974-12-05', '1974-12-15')).toBe('one-digit');
+    // A digit of the century or decade moves the date 10+ years: a Jr/Sr pair, not a typo.
+    expect(born('1950-03-12', '1980-03-12')).toBe('decade-digit');
+    expect(born('1974-12-05', '1984-12-05')).toBe('decade-digit');
     expect(born('1974-12-05', '1974-11-15')).toBe('different');
     expect(born('1900-01-01', '1974-12-05')).toBe('missing');
     expect(born('1974-02-30', '1974-12-05')).toBe('missing');
@@ -253,5 +257,19 @@ describe('other fields', () => {
       email: 'missing',
       identifier: 'exact',
     });
+  });
+});
+
+describe('oneEditApart', () => {
+  it('is Damerau distance exactly one', async () => {
+    const { oneEditApart } = await import('../src/matching/compare.js');
+    expect(oneEditApart('GRACE', 'GRACE')).toBe(false);
+    expect(oneEditApart('GRACE', 'GRAСE'.replace('С', 'X'))).toBe(true); // substitution
+    expect(oneEditApart('GRACE', 'GARCE')).toBe(true); // adjacent transposition
+    expect(oneEditApart('GRACE', 'GRACIE')).toBe(true); // insertion
+    expect(oneEditApart('AVA', 'AV')).toBe(true); // deletion
+    expect(oneEditApart('OLIVIA', 'OLIVER')).toBe(false); // twins stay apart
+    expect(oneEditApart('AIDEN', 'JADEN')).toBe(false);
+    expect(oneEditApart('ABC', 'CBA')).toBe(false);
   });
 });

@@ -47,8 +47,9 @@ describe('decide', () => {
   });
 
   it('sends a high score that the person-level fields do not confirm to review', () => {
-    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Olivia', birthDate: '2015-06-24', sex: 'female' }), [olivia]);
-    expect(decision).toMatchObject({ outcome: 'review' });
+    // An initial agrees with Olivia and with any other O… in the household: it cannot tell siblings apart.
+    const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'O', birthDate: '2015-06-14', sex: 'female' }), [olivia]);
+    expect(decision).toMatchObject({ outcome: 'review', reason: 'identity-unconfirmed' });
   });
 
   it('answers no-match without candidates, and below the lower threshold', () => {
@@ -69,9 +70,21 @@ describe('identityConfirmed', () => {
   it('needs the first name and the birth date to confirm', () => {
     expect(identityConfirmed(base)).toBe(true);
     expect(identityConfirmed({ ...base, given: 'nickname', birthDate: 'transposed' })).toBe(true);
+    // The middle name used as the first confirms only with an exact birth date and current contact data.
+    expect(identityConfirmed({ ...base, given: 'swapped' })).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'swapped', address: 'different', phone: 'missing', identifier: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'swapped', birthDate: 'transposed' })).toBe(false);
     expect(identityConfirmed({ ...base, given: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, given: 'phonetic' })).toBe(false);
-    expect(identityConfirmed({ ...base, birthDate: 'one-digit' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'one-digit' })).toBe(true);
+    // A near birth date needs current contact data to agree: a namesake born days apart looks like a typo.
+    expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'missing' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'transposed', address: 'zip', phone: 'missing', identifier: 'different' })).toBe(false);
+    // The subscriber card is the household's, not the person's: it does not corroborate.
+    expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'exact' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'year-off-by-one' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'decade-digit' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, sex: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, suffix: 'different' })).toBe(false);
   });

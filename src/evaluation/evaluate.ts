@@ -1,8 +1,10 @@
 import type { Db } from '../db/database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
-import type { MatchDecision } from '../matching/decision.js';
+import type { DecisionThresholds, MatchDecision } from '../matching/decision.js';
+import type { ComparisonVector } from '../matching/record.js';
+import { decideScored } from '../matching/resolve.js';
 import { resolveMember, type ResolverOptions } from '../matching/resolver.js';
-import { readQueries, type TruthRow } from './files.js';
+import { forEachConcurrently, readQueries, type TruthRow } from './files.js';
 
 /**
  * Runs a query set through exactly the API's path (parse → normalise → block → compare → score → decide)
@@ -52,29 +54,22 @@ export async function evaluate(
 ): Promise<EvaluationReport> {
   const outcomes: QueryOutcome[] = [];
   const started = process.hrtime.bigint();
-  const inFlight = new Set<Promise<void>>();
-  for await (const query of readQueries(queriesFile)) {
-    const task = (async () => {
-      const expected = truth.get(query.id);
-      let decision: MatchDecision | undefined;
-      let blocked = false;
-      try {
-        const request = parseMemberMatchRequest(query.parameters);
-        const resolution = await resolveMember(db, options, offeredPerson(request));
-        decision = resolution.decision;
-        blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
-      } catch (error) {
-        if ((error as { status?: number }).status !== 400) throw error;
-      }
-      const outcome = { queryId: query.id, truth: expected, decision, blocked };
-      outcomes.push(outcome);
-      onOutcome?.(outcome);
-    })();
-    inFlight.add(task);
-    void task.finally(() => inFlight.delete(task));
-    if (inFlight.size >= concurrency) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
+  await forEachConcurrently(readQueries(queriesFile), concurrency, async (query) => {
+    const expected = truth.get(query.id);
+    let decision: MatchDecision | undefined;
+    let blocked = false;
+    try {
+      const request = parseMemberMatchRequest(query.parameters);
+      const resolution = await resolveMember(db, options, offeredPerson(request));
+      decision = resolution.decision;
+      blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
+    } catch (error) {
+      if ((error as { status?: number }).status !== 400) throw error;
+    }
+    const outcome = { queryId: query.id, truth: expected, decision, blocked };
+    outcomes.push(outcome);
+    onOutcome?.(outcome);
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return summarise(outcomes, seconds);
 }
@@ -101,31 +96,34 @@ export function summarise(outcomes: readonly QueryOutcome[], seconds: number): E
     if (expected) report.memberQueries++;
     else report.nonMemberQueries++;
     if (blocked) report.blockingFound++;
-    const hazard = (report.byHazard[truth?.hazard || (expected ? 'exact' : 'non-member')] ??= { n: 0, matched: 0, wrong: 0, review: 0, noMatch: 0 });
-    hazard.n++;
+    // A query counts once under each of its hazard tags (`nickname+moved` → nickname, moved).
+    const tags = (truth?.hazard || (expected ? 'exact' : 'non-member')).split('+');
+    const rows = tags.map((tag) => (report.byHazard[tag] ??= { n: 0, matched: 0, wrong: 0, review: 0, noMatch: 0 }));
+    const count = (column: 'n' | 'matched' | 'wrong' | 'review' | 'noMatch') => rows.forEach((row) => row[column]++);
+    count('n');
     if (!decision) {
       report.unparseable++;
-      hazard.noMatch++;
+      count('noMatch');
       continue;
     }
     if (decision.outcome === 'matched') {
       report.autoMatched++;
       if (decision.member.memberId === expected) {
         report.autoCorrect++;
-        hazard.matched++;
+        count('matched');
       } else {
-        hazard.wrong++;
+        count('wrong');
         if (expected) report.falseMatches.memberConfusedWithMember++;
         else report.falseMatches.nonMemberMatched++;
       }
     } else if (decision.outcome === 'review') {
       report.reviews++;
-      hazard.review++;
+      count('review');
       report.reviewReasons[decision.reason] = (report.reviewReasons[decision.reason] ?? 0) + 1;
       if (expected && decision.top.some((c) => c.memberId === expected)) report.reviewsWithTrueMemberShown++;
     } else {
       report.noMatch++;
-      hazard.noMatch++;
+      count('noMatch');
     }
   }
   const m = report.metrics;
@@ -161,4 +159,25 @@ export function formatReport(report: EvaluationReport): string {
       .map(([h, c]) => `${h.padEnd(34)} ${String(c.n).padStart(4)} ${String(c.matched).padStart(8)} ${String(c.wrong).padStart(6)} ${String(c.review).padStart(7)} ${String(c.noMatch).padStart(9)}`),
   ];
   return lines.join('\n');
+}
+
+/**
+ * Re-decides recorded outcomes under other thresholds (the candidates and their per-field levels do not
+ * depend on thresholds), so one evaluation run shows the whole precision / review-rate trade-off. Used to
+ * choose the configured defaults; see README "Accuracy".
+ */
+export function sweepThresholds(outcomes: readonly QueryOutcome[], grid: readonly DecisionThresholds[]): { thresholds: DecisionThresholds; report: EvaluationReport }[] {
+  return grid.map((thresholds) => ({
+    thresholds,
+    report: summarise(
+      outcomes.map((o) => {
+        if (!o.decision) return o;
+        const scored = o.decision.top.map((c) => ({ ...c, vector: Object.fromEntries(c.explanation.map((e) => [e.field, e.level])) as unknown as ComparisonVector }));
+        // Only the top three candidates were kept; the fourth and later never decide anything.
+        const decision = decideScored(o.decision.modelVersion, thresholds, scored);
+        return { ...o, decision: { ...decision, candidatesConsidered: o.decision.candidatesConsidered } };
+      }),
+      0,
+    ),
+  }));
 }

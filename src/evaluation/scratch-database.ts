@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { openDatabase, type Db } from '../db/database.js';
+import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
 import { importRoster } from '../members/roster-import.js';
 import { fileDigest } from './files.js';
 
@@ -23,13 +24,15 @@ export async function openIndexDatabase(
   // A completed import leaves a comment on the database; an interrupted one does not, and is resumed.
   const marker = await sql<{ comment: string | null }>`
     SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ${name}`.execute(db);
-  if (marker.rows[0]?.comment === `imported:${digest}`) {
+  // The marker names the blocking-key version too: an index keyed by an older version is re-imported (and so re-keyed).
+  const expected = `imported:${digest}:blocking-v${BLOCKING_KEYS_VERSION}`;
+  if (marker.rows[0]?.comment === expected) {
     log(`reusing the index already loaded in ${name}`);
   } else {
     const started = Date.now();
     const summary = await importRoster(db, rosterFile, { memberIdentifierSystem });
-    await sql.raw(`COMMENT ON DATABASE "${name}" IS 'imported:${digest}'`).execute(db);
-    log(`imported ${summary.inserted} members into ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${summary.rejected} rejected)`);
+    await sql.raw(`COMMENT ON DATABASE "${name}" IS '${expected}'`).execute(db);
+    log(`index ${name}: ${summary.inserted} inserted, ${summary.updated} updated, ${summary.unchanged} unchanged in ${((Date.now() - started) / 1000).toFixed(1)} s (${summary.rejected} rejected)`);
   }
   return { db, url: url.toString() };
 }

@@ -8,8 +8,9 @@ import type { StoredModel } from '../matching/model-repository.js';
 import { normalizePerson } from '../matching/normalize.js';
 import type { ComparisonVector } from '../matching/record.js';
 import { findCandidates } from '../matching/resolver.js';
-import { buildParameters, expectationMaximisation, levelFrequencies, termFrequencies } from '../matching/training.js';
-import { readQueries, type TruthRow } from './files.js';
+import { buildParameters, levelFrequencies, termFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
+import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../matching/blocking.js';
+import { forEachConcurrently, readQueries, type EvaluationQuery, type TruthRow } from './files.js';
 
 /**
  * `member-match model train`: estimates a model against an index already loaded in `db`.
@@ -58,6 +59,10 @@ async function randomPairVectors(db: Db, seed: number, pairs: number): Promise<C
   return vectors;
 }
 
+function vectorKey(pair: BlockedPair): string {
+  return `${Object.values(pair.vector).join(',')}|${[...pair.kinds].sort().join(',')}`;
+}
+
 async function nameFrequencies(db: Db, column: 'family' | 'given'): Promise<{ table: Record<string, number>; floor: number }> {
   const rows = await db.selectFrom('members').select([column, db.fn.countAll<string>().as('n')]).groupBy(column).execute();
   const counts = new Map<string, number>();
@@ -79,42 +84,51 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
   const u = levelFrequencies(uVectors);
   log(`u from ${uVectors.length} random member pairs`);
 
-  const blocked: ComparisonVector[] = [];
+  const blocked: BlockedPair[] = [];
   const labelledMatches: ComparisonVector[] = [];
   let queries = 0;
-  for await (const query of readQueries(options.queriesFile)) {
+  const work = async (query: EvaluationQuery) => {
     let request;
     try {
       request = parseMemberMatchRequest(query.parameters);
     } catch {
-      continue;
+      return;
     }
     queries++;
     const { query: person, candidates } = await findCandidates(db, options.blockCap, offeredPerson(request));
+    const queryKeys = new Set(queryBlockingKeys(person));
     const expected = options.truth?.get(query.id)?.memberId;
     for (const candidate of candidates) {
       const vector = compareRecords(person, candidate.person);
-      blocked.push(vector);
+      const kinds = new Set(memberBlockingKeys(candidate.person).filter((k) => queryKeys.has(k)).map(blockKind));
+      if (candidate.cardHit) kinds.add('card');
+      blocked.push({ vector, kinds });
       if (expected && candidate.memberId === expected) labelledMatches.push(vector);
     }
-  }
+  };
+  await forEachConcurrently(readQueries(options.queriesFile), 8, work);
+  // Arrival order depends on timing: sort so training is reproducible.
+  blocked.sort((a, b) => vectorKey(a).localeCompare(vectorKey(b)));
+  labelledMatches.sort((a, b) => Object.values(a).join().localeCompare(Object.values(b).join()));
   log(`${blocked.length} blocked pairs from ${queries} queries`);
 
   let m;
   let lambda;
   let method: string;
-  let em: { iterations: number; converged: boolean } | undefined;
+  let sessions: SessionReport[] | undefined;
   if (options.truth) {
     m = levelFrequencies(labelledMatches);
     lambda = labelledMatches.length / Math.max(blocked.length, 1);
     method = 'labelled';
   } else {
-    const result = expectationMaximisation(blocked, u);
+    const result = trainBySessions(blocked, u);
     m = result.m;
     lambda = result.lambda;
     method = 'em';
-    em = { iterations: result.iterations, converged: result.converged };
-    log(`EM ${result.converged ? 'converged' : 'stopped'} after ${result.iterations} iterations, λ = ${result.lambda.toPrecision(4)}`);
+    sessions = result.sessions;
+    for (const s of result.sessions) {
+      log(`EM session ${s.session}: ${s.pairs} pairs, ${s.converged ? 'converged' : 'stopped'} after ${s.iterations} iterations, λ = ${s.lambda.toPrecision(4)}`);
+    }
   }
 
   const parameters = buildParameters(m, u, lambda, {
@@ -134,7 +148,7 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
       blockedPairs: blocked.length,
       labelledMatches: labelledMatches.length,
       randomPairs: uVectors.length,
-      ...(em ? { em } : {}),
+      ...(sessions ? { sessions } : {}),
     },
   };
 }

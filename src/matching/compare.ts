@@ -44,6 +44,7 @@ export function compareGiven(a: NormalizedPerson, b: NormalizedPerson): GivenLev
   const bothNames = x.length > 1 && y.length > 1; // a single letter is an initial: only `initial` applies
   if (bothNames && canonicalSetsIntersect(a.givenCanonical, b.givenCanonical)) return 'nickname';
   if (bothNames && jaroWinkler(x, y) >= JW_HIGH) return 'jw-high';
+  if (x.length >= 3 && y.length >= 3 && oneEditApart(x, y)) return 'one-edit';
   if (bothNames && intersects(a.givenPhonetic, b.givenPhonetic)) return 'phonetic';
   if (x === b.middle[0] || y === a.middle[0] || (x === b.family && y === a.family)) return 'swapped';
   if ((x.length === 1 && y.startsWith(x)) || (y.length === 1 && x.startsWith(y))) return 'initial';
@@ -57,19 +58,41 @@ export function compareFamily(a: NormalizedPerson, b: NormalizedPerson): FamilyL
   if (x === y) return 'exact';
   if (intersects(a.familyParts, b.familyParts) || a.familyParts.includes(y) || b.familyParts.includes(x)) return 'part';
   if (jaroWinkler(x, y) >= JW_HIGH) return 'jw-high';
+  if (x.length >= 3 && y.length >= 3 && oneEditApart(x, y)) return 'one-edit';
   if (intersects(a.familyPhonetic, b.familyPhonetic)) return 'phonetic';
   return 'different';
 }
 
-/** True when two equal-length strings differ in exactly one position. */
-function oneCharacterApart(x: string, y: string): boolean {
-  if (x.length !== y.length) return false;
-  let differences = 0;
-  for (let i = 0; i < x.length; i++) {
-    if (x.charCodeAt(i) !== y.charCodeAt(i) && ++differences > 1) return false;
+/**
+ * Damerau–Levenshtein distance exactly 1 (optimal string alignment): one insertion, deletion, substitution,
+ * or transposition of adjacent letters. Linear: walks the common prefix and compares the rest.
+ */
+export function oneEditApart(x: string, y: string): boolean {
+  if (x === y || Math.abs(x.length - y.length) > 1) return false;
+  let i = 0;
+  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  if (x.length === y.length) {
+    if (x.slice(i + 1) === y.slice(i + 1)) return true; // substitution
+    return x[i] === y[i + 1] && x[i + 1] === y[i] && x.slice(i + 2) === y.slice(i + 2); // transposition
   }
-  return differences === 1;
+  return x.length > y.length ? x.slice(i + 1) === y.slice(i) : x.slice(i) === y.slice(i + 1); // deletion / insertion
 }
+
+/** The one position at which two equal-length strings differ, or -1 (none, several, or unequal lengths). */
+function onlyDifference(x: string, y: string): number {
+  if (x.length !== y.length) return -1;
+  let at = -1;
+  for (let i = 0; i < x.length; i++) {
+    if (x.charCodeAt(i) !== y.charCodeAt(i)) {
+      if (at !== -1) return -1;
+      at = i;
+    }
+  }
+  return at;
+}
+
+/** `YYYY-MM-DD`: positions 0–2 are the century and decade. A typo there moves a date by 10+ years. */
+const FIRST_NON_DECADE_POSITION = 3;
 
 export function compareBirthDate(a: NormalizedPerson, b: NormalizedPerson): BirthDateLevel {
   const x = a.birthDate;
@@ -79,7 +102,9 @@ export function compareBirthDate(a: NormalizedPerson, b: NormalizedPerson): Birt
   // swapDayMonth is an involution, so one direction decides; both are checked to keep symmetry explicit.
   if (swapDayMonth(x) === y || swapDayMonth(y) === x) return 'transposed';
   // Both dates are valid already: normalizePerson only keeps valid ISO dates.
-  if (oneCharacterApart(x, y)) return 'one-digit';
+  const at = onlyDifference(x, y);
+  if (at >= FIRST_NON_DECADE_POSITION) return 'one-digit';
+  if (at >= 0) return 'decade-digit';
   if (x.slice(4) === y.slice(4) && Math.abs(Number(x.slice(0, 4)) - Number(y.slice(0, 4))) === 1) return 'year-off-by-one';
   return 'different';
 }

@@ -39,7 +39,18 @@ export interface FieldExplanation {
   level: string;
   /** log2(m/u) of the level, plus any term-frequency adjustment, in bits. */
   weight: number;
+  /** A household field's agreement not counted because a stronger household agreement was (see score). */
+  discounted?: true;
 }
+
+/**
+ * Fields a whole household shares: family name, address, phone, e-mail, the subscriber id on the card.
+ * Fellegi–Sunter treats fields as independent given match status; within a household they agree *together*
+ * for spouses, children, twins and parents, so summing their agreements counts one fact — "same household" —
+ * four or five times, and a parent's record outscores a typo'd match. Their disagreements are summed (each is
+ * evidence), but of their agreements only the strongest counts.
+ */
+export const HOUSEHOLD_FIELDS: ReadonlySet<Field> = new Set<Field>(['family', 'address', 'phone', 'email', 'identifier']);
 
 export interface Score {
   /** Sum of the prior log-odds and all field weights, in bits. */
@@ -71,13 +82,24 @@ export function priorWeight(parameters: ModelParameters): number {
 export function score(parameters: ModelParameters, vector: ComparisonVector, query: NormalizedPerson): Score {
   let matchWeight = priorWeight(parameters);
   const explanation: FieldExplanation[] = [];
+  let strongestHousehold: FieldExplanation | undefined;
   for (const field of FIELDS) {
     const level = vector[field];
     let weight = levelWeight(parameters, field, level);
     if (level === 'exact' && field === 'family') weight += tfAdjustment(parameters, 'family', query.family);
     if (level === 'exact' && field === 'given') weight += tfAdjustment(parameters, 'given', query.given);
+    const entry: FieldExplanation = { field, level, weight: Math.round(weight * 100) / 100 };
+    explanation.push(entry);
+    if (HOUSEHOLD_FIELDS.has(field) && weight > 0) {
+      if (!strongestHousehold || weight > strongestHousehold.weight) strongestHousehold = entry;
+      continue;
+    }
     matchWeight += weight;
-    explanation.push({ field, level, weight: Math.round(weight * 100) / 100 });
+  }
+  for (const entry of explanation) {
+    if (!HOUSEHOLD_FIELDS.has(entry.field) || entry.weight <= 0) continue;
+    if (entry === strongestHousehold) matchWeight += entry.weight;
+    else entry.discounted = true;
   }
   return { matchWeight, probability: weightToProbability(matchWeight), explanation };
 }

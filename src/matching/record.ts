@@ -54,9 +54,15 @@ export interface NormalizedPerson {
   identifiers: string[];
 }
 
-export const GIVEN_LEVELS = ['exact', 'nickname', 'jw-high', 'phonetic', 'swapped', 'initial', 'different', 'missing'] as const;
-export const FAMILY_LEVELS = ['exact', 'part', 'jw-high', 'phonetic', 'different', 'missing'] as const;
-export const BIRTH_DATE_LEVELS = ['exact', 'transposed', 'one-digit', 'year-off-by-one', 'different', 'missing'] as const;
+export const GIVEN_LEVELS = ['exact', 'nickname', 'jw-high', 'one-edit', 'phonetic', 'swapped', 'initial', 'different', 'missing'] as const;
+export const FAMILY_LEVELS = ['exact', 'part', 'jw-high', 'one-edit', 'phonetic', 'different', 'missing'] as const;
+/**
+ * Names `one-edit`: one insertion, deletion, substitution or adjacent transposition apart (a typo that
+ * Jaro–Winkler scores below its band, common in short names). Birth date `one-digit`: one digit differs in the day, month or the
+ * year's last digit; `decade-digit`: one digit of the century or decade (10+ years: a typo, or a Jr/Sr pair
+ * born on the same day and month, so it never confirms an identity on its own).
+ */
+export const BIRTH_DATE_LEVELS = ['exact', 'transposed', 'one-digit', 'decade-digit', 'year-off-by-one', 'different', 'missing'] as const;
 export const SEX_LEVELS = ['agree', 'different', 'missing'] as const;
 export const SUFFIX_LEVELS = ['agree', 'different', 'missing'] as const;
 export const ADDRESS_LEVELS = ['street-and-zip', 'zip', 'different', 'missing'] as const;

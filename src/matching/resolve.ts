@@ -16,24 +16,37 @@ export interface Candidate {
 }
 
 /** Levels of the fields that tell household members apart, good enough to auto-match on. */
-const CONFIRMING_GIVEN = new Set(['exact', 'nickname', 'jw-high']);
-const CONFIRMING_BIRTH_DATE = new Set(['exact', 'transposed']);
+const CONFIRMING_GIVEN = new Set(['exact', 'nickname', 'jw-high', 'one-edit']);
+const EXACT_BIRTH_DATE = 'exact';
+/** Birth-date levels that confirm only with corroboration: a namesake born days apart looks exactly like a typo. */
+const NEAR_BIRTH_DATE = new Set(['transposed', 'one-digit']);
 
 /**
- * Fellegi–Sunter assumes fields independent given match status; within a household they are not: family
- * name, address, phone, e-mail and subscriber id agree *together* for a spouse, a child, a twin or a
- * Jr/Sr pair. Their sum can outweigh a disagreeing first name or birth date. So a pair auto-matches only
- * when the person-level fields themselves confirm it: first name (exact, nickname or near-exact spelling),
- * birth date (exact or day/month transposed), no contradicting sex or generational suffix. Anything else
- * at a high score goes to a reviewer.
+ * Agreement on current contact data, which a namesake elsewhere does not share. The card's subscriber id does
+ * not count: every relative on the contract presents it.
+ */
+function contactCorroborates(vector: ComparisonVector): boolean {
+  return vector.address === 'street-and-zip' || vector.phone === 'exact' || vector.email === 'exact';
+}
+
+/**
+ * Fellegi–Sunter assumes fields independent given match status; within a household they are not, and a
+ * stranger with the same name born a digit apart is not independent of a typo either. So a pair auto-matches
+ * only when the person-level fields themselves confirm it:
+ *  - the first name is exact, a nickname of it, or a near-exact spelling or single typo (a first name used as the other's
+ *    middle name does not confirm: twins are named that way);
+ *  - the birth date is exact, or day/month transposed or one digit off (outside the decade) *and* current
+ *    contact data (street address, phone or e-mail — not the shared subscriber card) corroborates it;
+ *  - sex and generational suffix do not contradict.
+ * Anything else at a high score goes to a reviewer.
  */
 export function identityConfirmed(vector: ComparisonVector): boolean {
-  return (
-    CONFIRMING_GIVEN.has(vector.given) &&
-    CONFIRMING_BIRTH_DATE.has(vector.birthDate) &&
-    vector.sex !== 'different' &&
-    vector.suffix !== 'different'
-  );
+  const birthDateConfirms =
+    vector.birthDate === EXACT_BIRTH_DATE || (NEAR_BIRTH_DATE.has(vector.birthDate) && contactCorroborates(vector));
+  const givenConfirms =
+    CONFIRMING_GIVEN.has(vector.given) ||
+    (vector.given === 'swapped' && vector.birthDate === EXACT_BIRTH_DATE && contactCorroborates(vector));
+  return givenConfirms && birthDateConfirms && vector.sex !== 'different' && vector.suffix !== 'different';
 }
 
 export function scoreCandidates(model: MatchModel, query: NormalizedPerson, candidates: readonly Candidate[]): (ScoredCandidate & { vector: ComparisonVector })[] {
@@ -66,9 +79,17 @@ export function decide(
   query: NormalizedPerson,
   candidates: readonly Candidate[],
 ): MatchDecision {
-  const scored = scoreCandidates(model, query, candidates);
+  return decideScored(model.version, thresholds, scoreCandidates(model, query, candidates));
+}
+
+/** The decision rule on candidates already scored and sorted best first (the evaluation's threshold sweep reuses it). */
+export function decideScored(
+  modelVersion: string,
+  thresholds: DecisionThresholds,
+  scored: readonly (ScoredCandidate & { vector: ComparisonVector })[],
+): MatchDecision {
   const top = scored.slice(0, 3).map(({ vector: _vector, ...rest }) => rest);
-  const base = { modelVersion: model.version, candidatesConsidered: scored.length, top };
+  const base = { modelVersion, candidatesConsidered: scored.length, top };
   const [best, runnerUp] = scored;
   if (!best) return { ...base, outcome: 'no-match', reason: 'no-candidate' };
   if (best.probability < thresholds.lower) return { ...base, outcome: 'no-match', reason: 'below-threshold' };

@@ -43,9 +43,9 @@ export function combine(m: LevelProbabilities, u: LevelProbabilities): Record<Fi
 /** Starting m values: what a careful person would guess, so EM starts on the right side of the mixture. */
 export function initialM(): LevelProbabilities {
   const guess: Partial<Record<Field, Record<string, number>>> = {
-    given: { exact: 0.8, nickname: 0.05, 'jw-high': 0.05, phonetic: 0.03, swapped: 0.02, initial: 0.02, different: 0.03 },
-    family: { exact: 0.85, part: 0.04, 'jw-high': 0.04, phonetic: 0.02, different: 0.05 },
-    birthDate: { exact: 0.9, transposed: 0.03, 'one-digit': 0.04, 'year-off-by-one': 0.01, different: 0.02 },
+    given: { exact: 0.8, nickname: 0.05, 'jw-high': 0.04, 'one-edit': 0.02, phonetic: 0.02, swapped: 0.02, initial: 0.02, different: 0.03 },
+    family: { exact: 0.85, part: 0.04, 'jw-high': 0.03, 'one-edit': 0.01, phonetic: 0.02, different: 0.05 },
+    birthDate: { exact: 0.9, transposed: 0.03, 'one-digit': 0.03, 'decade-digit': 0.01, 'year-off-by-one': 0.01, different: 0.02 },
     sex: { agree: 0.97, different: 0.03 },
     suffix: { agree: 0.9, different: 0.1 },
     address: { 'street-and-zip': 0.7, zip: 0.1, different: 0.2 },
@@ -64,36 +64,108 @@ export interface EmResult {
 }
 
 /**
- * EM with u fixed. E-step: each pair's posterior match probability under the current m and λ. M-step: m is
- * the posterior-weighted level frequency, λ the mean posterior. Stops when no m or λ moves by 1e-5.
+ * EM with u fixed, over the given fields only. E-step: each pair's posterior match probability under the
+ * current m and λ. M-step: m is the posterior-weighted level frequency, λ the mean posterior. Stops when no m
+ * or λ moves by 1e-5.
  */
 export function expectationMaximisation(
   vectors: readonly ComparisonVector[],
   u: LevelProbabilities,
-  options: { lambda?: number; maxIterations?: number } = {},
+  options: { lambda?: number; maxIterations?: number; fields?: readonly Field[]; m?: LevelProbabilities; fixM?: boolean } = {},
 ): EmResult {
-  let m = initialM();
+  const fields = options.fields ?? FIELDS;
+  let m = options.m ?? initialM();
   let lambda = options.lambda ?? 0.1;
-  const maxIterations = options.maxIterations ?? 50;
+  const maxIterations = options.maxIterations ?? 100;
   const posteriors = new Array<number>(vectors.length);
   for (let iteration = 1; iteration <= maxIterations; iteration++) {
     vectors.forEach((vector, i) => {
       let logOdds = Math.log(lambda / (1 - lambda));
-      for (const field of FIELDS) {
+      for (const field of fields) {
         const level = vector[field];
         if (level === 'missing') continue;
         logOdds += Math.log(Math.max(m[field][level] ?? 0, 1e-9) / Math.max(u[field][level] ?? 0, 1e-9));
       }
       posteriors[i] = 1 / (1 + Math.exp(-logOdds));
     });
-    const nextM = levelFrequencies(vectors, posteriors);
     const nextLambda = Math.min(Math.max(posteriors.reduce((a, b) => a + b, 0) / Math.max(vectors.length, 1), 1e-6), 1 - 1e-6);
-    const change = Math.max(Math.abs(nextLambda - lambda), ...FIELDS.flatMap((f) => Object.keys(nextM[f]).map((l) => Math.abs(nextM[f][l]! - (m[f][l] ?? 0)))));
-    m = nextM;
+    let change = Math.abs(nextLambda - lambda);
+    if (!options.fixM) {
+      const estimated = levelFrequencies(vectors, posteriors);
+      const nextM = { ...m };
+      for (const field of fields) {
+        nextM[field] = estimated[field];
+        for (const level of Object.keys(estimated[field])) change = Math.max(change, Math.abs(estimated[field][level]! - (m[field][level] ?? 0)));
+      }
+      m = nextM;
+    }
     lambda = nextLambda;
     if (change < 1e-5) return { m, lambda, iterations: iteration, converged: true };
   }
   return { m, lambda, iterations: maxIterations, converged: false };
+}
+
+/** The fields a blocking-key kind makes agree: EM cannot learn their m from pairs found through that block. */
+export const BLOCK_FIELDS: Record<string, readonly Field[]> = {
+  d: ['birthDate'],
+  fy: ['family', 'birthDate'],
+  gz: ['given', 'address'],
+  gf: ['given', 'family'],
+  gm: ['given', 'birthDate'],
+  p: ['phone'],
+  e: ['email'],
+  card: ['identifier'],
+};
+
+/** EM sessions in Splink's manner: each runs on the pairs one block kind found, and estimates the other fields. */
+export const TRAINING_SESSIONS = ['d', 'gf'] as const;
+
+export interface BlockedPair {
+  vector: ComparisonVector;
+  /** Kinds of the blocks (and `card`) through which this pair was found. */
+  kinds: ReadonlySet<string>;
+}
+
+export interface SessionReport {
+  session: string;
+  pairs: number;
+  lambda: number;
+  iterations: number;
+  converged: boolean;
+}
+
+/**
+ * Splink's training loop. Blocking makes the blocked fields agree on non-matches too, so EM over all
+ * blocked pairs at once mistakes every blocked pair for a match (λ → 1). Instead each session takes the pairs
+ * found through one block kind, holds that block's fields out, and estimates m for the rest; a field's m is
+ * the mean over the sessions that estimated it. λ, the prior over all blocked pairs, is then fitted with m and
+ * u held fixed.
+ */
+export function trainBySessions(pairs: readonly BlockedPair[], u: LevelProbabilities): { m: LevelProbabilities; lambda: number; sessions: SessionReport[] } {
+  const sums = {} as Record<Field, Record<string, number>>;
+  const counts = {} as Record<Field, number>;
+  const sessions: SessionReport[] = [];
+  for (const session of TRAINING_SESSIONS) {
+    const held = new Set(BLOCK_FIELDS[session]);
+    const fields = FIELDS.filter((f) => !held.has(f));
+    const vectors = pairs.filter((p) => p.kinds.has(session)).map((p) => p.vector);
+    if (vectors.length === 0) continue;
+    const result = expectationMaximisation(vectors, u, { fields, lambda: 0.2 });
+    sessions.push({ session, pairs: vectors.length, lambda: result.lambda, iterations: result.iterations, converged: result.converged });
+    for (const field of fields) {
+      sums[field] ??= {};
+      counts[field] = (counts[field] ?? 0) + 1;
+      for (const [level, value] of Object.entries(result.m[field])) sums[field][level] = (sums[field][level] ?? 0) + value;
+    }
+  }
+  const initial = initialM();
+  const m = {} as LevelProbabilities;
+  for (const field of FIELDS) {
+    m[field] = sums[field] ? Object.fromEntries(Object.entries(sums[field]).map(([level, sum]) => [level, sum / counts[field]!])) : initial[field];
+  }
+  const all = expectationMaximisation(pairs.map((p) => p.vector), u, { m, fixM: true, lambda: 0.1 });
+  sessions.push({ session: 'lambda', pairs: pairs.length, lambda: all.lambda, iterations: all.iterations, converged: all.converged });
+  return { m, lambda: all.lambda, sessions };
 }
 
 /** Relative frequency of each name, kept for names held by at least `minCount` members (the rest use the floor). */

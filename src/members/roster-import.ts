@@ -66,6 +66,7 @@
  * batches are in memory. NDJSON lines are read with a bounded line reader (a line over 1 MiB is rejected
  * without being held), CSV records are capped at 64 KiB.
  */
+import { sql } from 'kysely';
 import { memberBlockingKeys } from '../matching/blocking.js';
 import { normalizePerson } from '../matching/normalize.js';
 import { replaceBlockingKeys } from './member-index.js';
@@ -263,6 +264,11 @@ export async function importRosterStream(
   } finally {
     if (!input.destroyed) input.destroy();
   }
+  // After a bulk load the planner's statistics are stale until autovacuum gets round to them, and a plan built
+  // on an empty table's statistics turns each candidate lookup into a scan. Refresh them now.
+  if (summary.inserted + summary.updated >= ANALYZE_AFTER_ROWS) {
+    await sql`ANALYZE members, member_identifiers, coverages, member_blocking_keys`.execute(db);
+  }
   return summary;
 }
 
@@ -310,6 +316,9 @@ function memberKeys(m: MemberRecord): string[] {
     }),
   );
 }
+
+/** Imports that write at least this many rows refresh the planner's statistics. */
+const ANALYZE_AFTER_ROWS = 1_000;
 
 /** Writes one batch in one transaction; returns one outcome per item, in order. */
 async function writeBatch(
