@@ -11,7 +11,10 @@ import { swapDayMonth } from './normalize.js';
  *   gz: given phonetic + ZIP5             — survives any birth-date error and a married-name change
  *   gf: given phonetic + family phonetic  — survives birth-date errors and moves together
  *   gm: given phonetic + birth month-day  — survives a married-name change with a year typo
+ *   fz: family phonetic + ZIP5            — survives a birth-date error with a first-name typo or nickname
  *   p:  phone,  e: e-mail
+ *
+ * Queries also look under `gf` with given and family exchanged (a form filled in the wrong order).
  *
  * A query's given-name codes include the canonical forms of its nicknames, so BILL finds WILLIAM. Card
  * identifiers are a further block, answered from the identifier tables (see member-index.ts).
@@ -20,7 +23,7 @@ import { swapDayMonth } from './normalize.js';
  * that is skipped is logged by its kind (the part before the colon), not its value.
  */
 
-export const BLOCKING_KEYS_VERSION = 2;
+export const BLOCKING_KEYS_VERSION = 3;
 
 /** Primary Double Metaphone code of a folded name: one code per name keeps blocks few and tight. */
 function primaryCode(name: string): string[] {
@@ -70,6 +73,11 @@ function blockingKeys(person: NormalizedPerson, dates: string[], withNicknames: 
   for (const g of given) {
     if (person.zip5) keys.add(`gz:${g}:${person.zip5}`);
     for (const f of family) keys.add(`gf:${g}:${f}`);
+  }
+  if (person.zip5) for (const f of family) keys.add(`fz:${f}:${person.zip5}`);
+  if (withNicknames) {
+    // Given and family exchanged: the member is filed under gf:<their given>:<their family>.
+    for (const g of given) for (const f of family) keys.add(`gf:${f}:${g}`);
   }
   if (person.phone) keys.add(`p:${person.phone}`);
   if (person.email) keys.add(`e:${person.email}`);

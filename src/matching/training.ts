@@ -111,6 +111,7 @@ export const BLOCK_FIELDS: Record<string, readonly Field[]> = {
   fy: ['family', 'birthDate'],
   gz: ['given', 'address'],
   gf: ['given', 'family'],
+  fz: ['family', 'address'],
   gm: ['given', 'birthDate'],
   p: ['phone'],
   e: ['email'],
