@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matching/blocking.js';
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
+import { MATCH_PROFILE_VERSION, matchProfile, personFromProfile } from '../src/matching/profile.js';
 import { findCandidates } from '../src/matching/resolver.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { projectFile } from '../src/project-files.js';
@@ -32,6 +33,18 @@ describe('blocking keys', () => {
   });
 });
 
+describe('stored match profiles', () => {
+  const fields = { given: 'Bill', family: 'Turner-Hall', birthDate: '1961-04-09', postalCode: '30301-1234', identifiers: ['m1', 'S2'] };
+  it('stand in for normalisation, identifiers apart', () => {
+    expect(personFromProfile(JSON.parse(JSON.stringify(matchProfile(fields))), fields)).toEqual(normalizePerson(fields));
+  });
+  it('are recomputed when written by another version of the normaliser', () => {
+    const stale = { ...matchProfile(fields), v: MATCH_PROFILE_VERSION - 1, given: 'SOMETHING ELSE' };
+    expect(personFromProfile(stale, fields)).toEqual(normalizePerson(fields));
+    expect(personFromProfile(null, fields)).toEqual(normalizePerson(fields));
+  });
+});
+
 describe('candidate retrieval in Postgres', () => {
   let t: TestDatabase;
   beforeAll(async () => {
@@ -44,6 +57,9 @@ describe('candidate retrieval in Postgres', () => {
   it('stores blocking keys at import and finds the member through them without a card identifier', async () => {
     const stored = await t.db.selectFrom('member_blocking_keys').select(t.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBeGreaterThan(39 * 4);
+    // Each member's normalised profile is stored too, so requests do not re-normalise candidates.
+    const profiles = await t.db.selectFrom('members').select('match_profile').execute();
+    expect(profiles.every((p) => (p.match_profile as { v?: number } | null)?.v === MATCH_PROFILE_VERSION)).toBe(true);
     const { candidates, oversizedBlockKinds } = await findCandidates(t.db, 1000, { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
     expect(candidates.map((c) => c.memberId)).toContain('55678');
     expect(oversizedBlockKinds).toEqual([]);

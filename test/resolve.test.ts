@@ -65,6 +65,42 @@ describe('decide', () => {
   });
 });
 
+describe('the hazards of matching.md', () => {
+  const maria = member('50', { given: 'Maria', middle: 'Elena', family: 'Smith', birthDate: '1984-02-11', sex: 'female', addressLine: '12 Oak Street', postalCode: '02134', phone: '617-555-0142' });
+  const decideFor = (fields: PersonFields) => decide(handSetModel, thresholds, ask(fields), [maria]);
+  const asked = { given: 'Maria', family: 'Smith', birthDate: '1984-02-11', sex: 'female', addressLine: '12 Oak St', postalCode: '02134', phone: '6175550142' };
+
+  it('matches through a move: a new address is weak evidence against', () => {
+    expect(decideFor({ ...asked, addressLine: '9 Elm Rd', postalCode: '94110', phone: '415-555-0100' }).outcome).toBe('matched');
+  });
+
+  it('matches through a nickname, a transposed birth date with current contact data, or a USPS abbreviation', () => {
+    expect(decideFor({ ...asked, given: 'Mari' }).outcome).not.toBe('no-match');
+    expect(decideFor({ ...asked, birthDate: '1984-11-02' }).outcome).toBe('matched');
+    expect(decideFor({ ...asked, addressLine: '12 OAK STREET' }).outcome).toBe('matched');
+  });
+
+  it('finds a married or hyphenated name, and the middle name used as first, at least for review', () => {
+    expect(decideFor({ ...asked, family: 'Smith-Jones' }).outcome).not.toBe('no-match');
+    expect(decideFor({ ...asked, family: 'Jones', addressLine: '9 Elm Rd', postalCode: '94110', phone: undefined }).outcome).not.toBe('no-match');
+    expect(decideFor({ ...asked, given: 'Elena' }).outcome).not.toBe('no-match');
+    expect(decideFor({ ...asked, given: 'Smith', family: 'Maria' }).outcome).not.toBe('no-match');
+  });
+
+  it('gives placeholder names and dates no weight', () => {
+    const placeholder = decideFor({ ...asked, given: 'Baby Girl', birthDate: '1900-01-01' });
+    expect(placeholder.outcome).not.toBe('matched');
+    const levels = Object.fromEntries(placeholder.top[0]!.explanation.map((e) => [e.field, e]));
+    expect(levels.given).toMatchObject({ level: 'missing', weight: 0 });
+    expect(levels.birthDate).toMatchObject({ level: 'missing', weight: 0 });
+  });
+
+  it('folds diacritics before comparing', () => {
+    const jose = member('60', { given: 'José', family: 'Núñez', birthDate: '1990-07-04', sex: 'male', postalCode: '33101' });
+    expect(decide(handSetModel, thresholds, ask({ given: 'JOSE', family: 'NUNEZ', birthDate: '1990-07-04', sex: 'male', postalCode: '33101' }), [jose])).toMatchObject({ outcome: 'matched' });
+  });
+});
+
 describe('identityConfirmed', () => {
   const base = { given: 'exact', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'exact' } as const;
   it('needs the first name and the birth date to confirm', () => {

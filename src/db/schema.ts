@@ -23,6 +23,7 @@ export interface MembersTable {
   family_key: string;
   given_key: string;
   content_hash: string;
+  match_profile: JSONColumnType<Record<string, unknown>> | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

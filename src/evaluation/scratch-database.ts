@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { openDatabase, type Db } from '../db/database.js';
 import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
+import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
 import { importRoster } from '../members/roster-import.js';
 import { fileDigest } from './files.js';
 
@@ -24,8 +25,9 @@ export async function openIndexDatabase(
   // A completed import leaves a comment on the database; an interrupted one does not, and is resumed.
   const marker = await sql<{ comment: string | null }>`
     SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ${name}`.execute(db);
-  // The marker names the blocking-key version too: an index keyed by an older version is re-imported (and so re-keyed).
-  const expected = `imported:${digest}:blocking-v${BLOCKING_KEYS_VERSION}`;
+  // The marker names the blocking-key and profile versions too: an index written by older code is re-imported
+  // (and so re-keyed and re-profiled).
+  const expected = `imported:${digest}:blocking-v${BLOCKING_KEYS_VERSION}:profile-v${MATCH_PROFILE_VERSION}`;
   if (marker.rows[0]?.comment === expected) {
     log(`reusing the index already loaded in ${name}`);
   } else {

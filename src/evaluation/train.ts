@@ -6,6 +6,7 @@ import { compareRecords } from '../matching/compare.js';
 import { loadCandidateMembers } from '../members/member-index.js';
 import type { StoredModel } from '../matching/model-repository.js';
 import { normalizePerson } from '../matching/normalize.js';
+import { personFromProfile } from '../matching/profile.js';
 import type { ComparisonVector } from '../matching/record.js';
 import { findCandidates } from '../matching/resolver.js';
 import { buildParameters, levelFrequencies, termFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
@@ -48,7 +49,7 @@ async function randomPairVectors(db: Db, seed: number, pairs: number): Promise<C
     SELECT id FROM members ORDER BY md5(member_id || ${String(seed)}) LIMIT ${sampleSize}`.execute(db);
   const members = await loadCandidateMembers(db, sampled.rows.map((r) => r.id));
   members.sort((a, b) => a.memberId.localeCompare(b.memberId));
-  const people = members.map((m) => normalizePerson(m.fields));
+  const people = members.map((m) => personFromProfile(m.profile, m.fields));
   const random = seededRandom(seed);
   const vectors: ComparisonVector[] = [];
   while (vectors.length < pairs && people.length > 1) {

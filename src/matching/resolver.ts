@@ -4,6 +4,7 @@ import { blockKind, queryBlockingKeys } from './blocking.js';
 import type { DecisionThresholds, MatchDecision } from './decision.js';
 import type { MatchModel } from './model.js';
 import { normalizePerson } from './normalize.js';
+import { personFromProfile } from './profile.js';
 import type { NormalizedPerson, PersonFields } from './record.js';
 import { decide, type Candidate } from './resolve.js';
 
@@ -46,7 +47,7 @@ export async function findCandidates(db: DbOrTx, blockCap: number, offered: Pers
     candidates: members.map((m) => ({
       memberUuid: m.memberUuid,
       memberId: m.memberId,
-      person: normalizePerson(m.fields),
+      person: personFromProfile(m.profile, m.fields),
       cardHit: m.cardHit,
     })),
     oversizedBlockKinds: [...new Set(oversizedKeys.map(blockKind))],

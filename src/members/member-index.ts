@@ -9,6 +9,8 @@ export interface CandidateMember {
   memberUuid: string;
   memberId: string;
   fields: PersonFields;
+  /** The match profile stored at import (see matching/profile.ts), if any. */
+  profile: unknown;
 }
 
 export interface CandidateLookup {
@@ -33,6 +35,7 @@ interface CandidateRow {
   phone: string | null;
   email: string | null;
   identifiers: string[] | null;
+  match_profile: unknown;
   card_hit: boolean;
   oversized: string[] | null;
 }
@@ -40,7 +43,7 @@ interface CandidateRow {
 /** The columns a candidate is scored on, with every identifier it carries (member, subscriber, coverage ids). */
 const candidateColumns = sql`
   m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
-  m.state, m.postal_code, m.phone, m.email,
+  m.state, m.postal_code, m.phone, m.email, m.match_profile,
   (SELECT array_agg(DISTINCT v) FROM (
      SELECT c.subscriber_id AS v FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
      UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
@@ -109,6 +112,7 @@ function toCandidate(r: CandidateRow): CandidateMember {
   return {
     memberUuid: r.id!,
     memberId: r.member_id,
+    profile: r.match_profile,
     fields: {
       given: r.given,
       middle: r.middle ?? undefined,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/database.js';
 import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
+import { matchProfile, MATCH_PROFILE_VERSION, type MatchProfile } from '../matching/profile.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
 
 /**
@@ -53,10 +54,35 @@ function sha256(parts: readonly (string | null)[]): string {
  * a change to the normalisation rules re-keys every member on the next import. The member id is the upsert
  * key and `source_resource_id` is compared separately (CSV rows have none), so neither is part of the hash.
  */
+const profiles = new WeakMap<MemberRecord, MatchProfile>();
+
+/** A member's match profile (memoised per record: import computes it for the row and for its blocking keys). */
+export function memberMatchProfile(m: MemberRecord): MatchProfile {
+  let profile = profiles.get(m);
+  if (!profile) {
+    profile = matchProfile({
+      given: m.given,
+      middle: m.middle ?? undefined,
+      family: m.family,
+      suffix: m.suffix ?? undefined,
+      birthDate: m.birthDate,
+      sex: m.gender ?? undefined,
+      addressLine: m.addressLine ?? undefined,
+      city: m.city ?? undefined,
+      state: m.state ?? undefined,
+      postalCode: m.postalCode ?? undefined,
+      phone: m.phone ?? undefined,
+      email: m.email ?? undefined,
+    });
+    profiles.set(m, profile);
+  }
+  return profile;
+}
+
 export function memberContentHash(m: MemberRecord): string {
   return sha256([
     // Bumping the blocking-key version re-keys every member on the next import.
-    `member:v1:blocking:${BLOCKING_KEYS_VERSION}`,
+    `member:v1:blocking:${BLOCKING_KEYS_VERSION}:profile:${MATCH_PROFILE_VERSION}`,
     m.given,
     m.middle,
     m.family,
@@ -123,6 +149,7 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
       'family_key',
       'given_key',
       'content_hash',
+      'match_profile',
     ])
     .expression(
       sql`SELECT * FROM unnest(
@@ -142,7 +169,8 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
         ${column((m) => m.email)}::text[],
         ${column((m) => nameKey(m.family))}::text[],
         ${column((m) => givenNameKey(m.given))}::text[],
-        ${column((m) => memberContentHash(m))}::text[]
+        ${column((m) => memberContentHash(m))}::text[],
+        ${column((m) => JSON.stringify(memberMatchProfile(m)))}::jsonb[]
       )`,
     )
     .onConflict((oc) =>
@@ -165,6 +193,7 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
           family_key: eb.ref('excluded.family_key'),
           given_key: eb.ref('excluded.given_key'),
           content_hash: eb.ref('excluded.content_hash'),
+          match_profile: eb.ref('excluded.match_profile'),
           updated_at: sql<Date>`now()`,
         }))
         .where((eb) =>

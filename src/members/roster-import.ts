@@ -68,7 +68,6 @@
  */
 import { sql } from 'kysely';
 import { memberBlockingKeys } from '../matching/blocking.js';
-import { normalizePerson } from '../matching/normalize.js';
 import { replaceBlockingKeys } from './member-index.js';
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
@@ -79,6 +78,7 @@ import {
   coverageKey,
   findMembersBySourceResourceIds,
   memberContentHash,
+  memberMatchProfile,
   upsertCoverages,
   upsertMemberIdentifiers,
   upsertMembers,
@@ -301,20 +301,7 @@ class RoundPlanner<T> {
 }
 
 function memberKeys(m: MemberRecord): string[] {
-  return memberBlockingKeys(
-    normalizePerson({
-      given: m.given,
-      middle: m.middle ?? undefined,
-      family: m.family,
-      suffix: m.suffix ?? undefined,
-      birthDate: m.birthDate,
-      sex: m.gender ?? undefined,
-      addressLine: m.addressLine ?? undefined,
-      postalCode: m.postalCode ?? undefined,
-      phone: m.phone ?? undefined,
-      email: m.email ?? undefined,
-    }),
-  );
+  return memberBlockingKeys({ ...memberMatchProfile(m), identifiers: [] });
 }
 
 /** Imports that write at least this many rows refresh the planner's statistics. */
