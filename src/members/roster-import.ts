@@ -264,10 +264,12 @@ export async function importRosterStream(
   } finally {
     if (!input.destroyed) input.destroy();
   }
-  // After a bulk load the planner's statistics are stale until autovacuum gets round to them, and a plan built
-  // on an empty table's statistics turns each candidate lookup into a scan. Refresh them now.
+  // After a bulk load the planner's statistics are stale until autovacuum gets round to them (a plan built on
+  // an empty table's statistics turns each candidate lookup into a scan), and a re-import that rewrote most
+  // members leaves the blocking-key table half dead tuples, which index-only block probes must then visit.
+  // Vacuum and analyze now rather than serve requests on a bloated, misestimated index.
   if (summary.inserted + summary.updated >= ANALYZE_AFTER_ROWS) {
-    await sql`ANALYZE members, member_identifiers, coverages, member_blocking_keys`.execute(db);
+    await sql`VACUUM (ANALYZE) members, member_identifiers, coverages, member_blocking_keys`.execute(db);
   }
   return summary;
 }
@@ -304,7 +306,7 @@ function memberKeys(m: MemberRecord): string[] {
   return memberBlockingKeys({ ...memberMatchProfile(m), identifiers: [] });
 }
 
-/** Imports that write at least this many rows refresh the planner's statistics. */
+/** Imports that write at least this many rows vacuum and analyze the member index afterwards. */
 const ANALYZE_AFTER_ROWS = 1_000;
 
 /** Writes one batch in one transaction; returns one outcome per item, in order. */
