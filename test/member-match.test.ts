@@ -219,6 +219,19 @@ describe('POST /fhir/Patient/$member-match', () => {
     expect(await db.selectFrom('consents').selectAll().where('member_uuid', 'in', db.selectFrom('members').select('id').where('member_id', '=', 'G100-02')).execute()).toEqual([]);
   });
 
+  it('answers the same request sent concurrently with one link and one stored consent, never a 500', async () => {
+    const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+    (request.parameter!.find((p) => p.name === 'Consent')!.resource as { id?: string }).id = 'concurrent-consent';
+    const responses = await Promise.all(Array.from({ length: 8 }, () => postMemberMatch(ts, token, request)));
+    expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
+    const consents = await ts.service.deps.db
+      .selectFrom('consents')
+      .select('id')
+      .where(sql<boolean>`resource->>'id' = 'concurrent-consent'`)
+      .execute();
+    expect(consents).toHaveLength(1);
+  });
+
   it('leaves an audit chain that verifies', async () => {
     expect(await verifyAuditChain(ts.service.deps.db)).toMatchObject({ ok: true });
   });

@@ -27,30 +27,42 @@ export interface StoredLink {
 
 export async function saveLink(trx: Tx, link: NewLink): Promise<StoredLink> {
   const resourceHash = createHash('sha256').update(canonicalJson(link.consent)).digest('hex');
-  await trx
-    .insertInto('consents')
-    .values({
-      member_uuid: link.memberUuid,
-      partner_client_id: link.clientId,
-      recipient_system: link.partnerOrganization.system,
-      recipient_value: link.partnerOrganization.value,
-      policy_uri: link.permit.policyUri,
-      period_start: link.permit.periodStart,
-      period_end: link.permit.periodEnd,
-      source_reference: link.permit.sourceReference ?? null,
-      resource: JSON.stringify(link.consent),
-      resource_hash: resourceHash,
-    })
-    .onConflict((oc) => oc.columns(['member_uuid', 'recipient_system', 'recipient_value', 'resource_hash']).doNothing())
-    .execute();
-  const consent = await trx
-    .selectFrom('consents')
+  // Insert the consent, or find the identical one already stored, in one round trip. When a concurrent
+  // request stored the same consent after this statement's snapshot was taken, the insert does nothing and
+  // the select cannot see that row yet: a second statement (a fresh snapshot) finds it.
+  const findStored = () =>
+    trx
+      .selectFrom('consents')
+      .select('id')
+      .where('member_uuid', '=', link.memberUuid)
+      .where('recipient_system', '=', link.partnerOrganization.system)
+      .where('recipient_value', '=', link.partnerOrganization.value)
+      .where('resource_hash', '=', resourceHash);
+  const consent =
+    (await trx
+    .with('inserted', (db) =>
+      db
+        .insertInto('consents')
+        .values({
+          member_uuid: link.memberUuid,
+          partner_client_id: link.clientId,
+          recipient_system: link.partnerOrganization.system,
+          recipient_value: link.partnerOrganization.value,
+          policy_uri: link.permit.policyUri,
+          period_start: link.permit.periodStart,
+          period_end: link.permit.periodEnd,
+          source_reference: link.permit.sourceReference ?? null,
+          resource: JSON.stringify(link.consent),
+          resource_hash: resourceHash,
+        })
+        .onConflict((oc) => oc.columns(['member_uuid', 'recipient_system', 'recipient_value', 'resource_hash']).doNothing())
+        .returning('id'),
+    )
+    .selectFrom('inserted')
     .select('id')
-    .where('member_uuid', '=', link.memberUuid)
-    .where('recipient_system', '=', link.partnerOrganization.system)
-    .where('recipient_value', '=', link.partnerOrganization.value)
-    .where('resource_hash', '=', resourceHash)
-    .executeTakeFirstOrThrow();
+    .unionAll(findStored())
+    .limit(1)
+    .executeTakeFirst()) ?? (await findStored().executeTakeFirstOrThrow());
 
   const stored = await trx
     .insertInto('member_links')

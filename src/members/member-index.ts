@@ -64,9 +64,9 @@ export async function findCandidateMembers(
   query: { blockKeys: readonly string[]; cardValues: readonly string[]; blockCap: number },
 ): Promise<CandidateLookup> {
   const { blockCap } = query;
-  // Round trip 1: which members (small rows: ids and flags). Round trip 2: their demographics by primary key.
-  // One statement for both lets the planner hash-join the whole member table on a mis-estimated block size.
-  const picked = await sql<{ member_uuid: string | null; card_hit: boolean; oversized: string[] | null }>`
+  // One round trip. `picked` is materialised and joined LATERALly, so each member row is fetched by primary
+  // key: left to itself the planner may hash-join the whole member table on a mis-estimated block size.
+  const rows = await sql<CandidateRow>`
     WITH keys AS MATERIALIZED (
       SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
       FROM unnest(${[...new Set(query.blockKeys)]}::text[]) AS k(key)
@@ -77,25 +77,25 @@ export async function findCandidateMembers(
       UNION SELECT member_uuid FROM coverages
         WHERE coverage_id = ANY(${[...new Set(query.cardValues)]}::text[]) OR subscriber_id = ANY(${[...new Set(query.cardValues)]}::text[])
       LIMIT ${MAX_CARD_CANDIDATES}
+    ),
+    picked AS MATERIALIZED (
+      SELECT member_uuid, bool_or(card_hit) AS card_hit FROM (
+        SELECT member_uuid, true AS card_hit FROM card
+        UNION ALL
+        SELECT b.member_uuid, false FROM keys k JOIN member_blocking_keys b ON b.key = k.key WHERE k.n <= ${blockCap}
+      ) u GROUP BY member_uuid
     )
-    SELECT member_uuid, bool_or(card_hit) AS card_hit, NULL::text[] AS oversized FROM (
-      SELECT member_uuid, true AS card_hit FROM card
-      UNION ALL
-      SELECT b.member_uuid, false FROM keys k JOIN member_blocking_keys b ON b.key = k.key WHERE k.n <= ${blockCap}
-    ) u GROUP BY member_uuid
+    SELECT m.*, p.card_hit, NULL::text[] AS oversized
+    FROM picked p CROSS JOIN LATERAL (SELECT ${candidateColumns} FROM members m WHERE m.id = p.member_uuid) m
     UNION ALL
-    SELECT NULL, false, (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
-  const cardHits = new Set<string>();
-  const uuids: string[] = [];
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
+           (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
+  const members: CandidateLookup['members'] = [];
   let oversizedKeys: string[] = [];
-  for (const row of picked.rows) {
-    if (row.member_uuid === null) oversizedKeys = row.oversized ?? [];
-    else {
-      uuids.push(row.member_uuid);
-      if (row.card_hit) cardHits.add(row.member_uuid);
-    }
+  for (const row of rows.rows) {
+    if (row.id === null) oversizedKeys = row.oversized ?? [];
+    else members.push({ ...toCandidate(row), cardHit: row.card_hit });
   }
-  const members = (await loadCandidateMembers(db, uuids)).map((m) => ({ ...m, cardHit: cardHits.has(m.memberUuid) }));
   return { members, oversizedKeys };
 }
 
