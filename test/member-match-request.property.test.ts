@@ -52,8 +52,8 @@ describe('parseMemberMatchRequest', () => {
         } catch (error) {
           expect(error).toBeInstanceOf(AppError);
           expect((error as AppError).status).toBe(400);
-          // Messages are fixed text: nothing from the junk is echoed back.
-          if (typeof junk === 'string' && junk.length > 3) expect((error as Error).message).not.toContain(junk);
+          // Messages are fixed text: nothing from the junk is echoed back (short junk can occur in the fixed text by chance).
+          if (typeof junk === 'string' && junk.length > 8) expect((error as Error).message).not.toContain(junk);
         }
       }),
       { numRuns: 500 },

@@ -9,6 +9,7 @@ import { normalizePerson } from '../matching/normalize.js';
 import { personFromProfile } from '../matching/profile.js';
 import type { ComparisonVector } from '../matching/record.js';
 import { findCandidates } from '../matching/resolver.js';
+import { compareCandidate } from '../matching/resolve.js';
 import { buildParameters, levelFrequencies, termFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../matching/blocking.js';
 import { forEachConcurrently, readQueries, type EvaluationQuery, type TruthRow } from './files.js';
@@ -100,7 +101,7 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
     const queryKeys = new Set(queryBlockingKeys(person));
     const expected = options.truth?.get(query.id)?.memberId;
     for (const candidate of candidates) {
-      const vector = compareRecords(person, candidate.person);
+      const vector = compareCandidate(person, candidate);
       const kinds = new Set(memberBlockingKeys(candidate.person).filter((k) => queryKeys.has(k)).map(blockKind));
       if (candidate.cardHit) kinds.add('card');
       blocked.push({ vector, kinds });

@@ -49,6 +49,16 @@ export function identityConfirmed(vector: ComparisonVector): boolean {
   return givenConfirms && birthDateConfirms && vector.sex !== 'different' && vector.suffix !== 'different';
 }
 
+/**
+ * Field-by-field comparison of the query with a candidate. Identifier agreement is the card lookup's verdict:
+ * the card's values reached this member (member id, coverage id or subscriber id) or they did not.
+ */
+export function compareCandidate(query: NormalizedPerson, candidate: Candidate): ComparisonVector {
+  const vector = compareRecords(query, candidate.person);
+  if (query.identifiers.length > 0) vector.identifier = candidate.cardHit ? 'exact' : 'different';
+  return vector;
+}
+
 export function scoreCandidates(model: MatchModel, query: NormalizedPerson, candidates: readonly Candidate[]): (ScoredCandidate & { vector: ComparisonVector })[] {
   // The same member may arrive from several blocks and a card hit: score once, remember the card hit.
   const unique = new Map<string, Candidate>();
@@ -58,7 +68,7 @@ export function scoreCandidates(model: MatchModel, query: NormalizedPerson, cand
   }
   return [...unique.values()]
     .map((c) => {
-      const vector = compareRecords(query, c.person);
+      const vector = compareCandidate(query, c);
       const s = score(model.parameters, vector, query);
       return {
         memberUuid: c.memberUuid,

@@ -40,7 +40,12 @@ interface CandidateRow {
   oversized: string[] | null;
 }
 
-/** The columns a candidate is scored on, with every identifier it carries (member, subscriber, coverage ids). */
+/** The columns a candidate is scored on. */
+const demographicColumns = sql`
+  m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
+  m.state, m.postal_code, m.phone, m.email, m.match_profile, NULL::text[] AS identifiers`;
+
+/** The same, with every identifier the member carries (member, subscriber, coverage ids). */
 const candidateColumns = sql`
   m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
   m.state, m.postal_code, m.phone, m.email, m.match_profile,
@@ -58,6 +63,9 @@ const candidateColumns = sql`
  * Each block's size is probed first with an index-only count bounded at cap + 1; a block over the cap is
  * skipped (and reported), so one very common key (a popular birth date, a shared office phone) can never
  * turn a request into a table scan. At most MAX_CARD_CANDIDATES members come from card data.
+ *
+ * Candidates come without their identifiers: whether the card agrees with a candidate is exactly whether the
+ * card lookup reached it (`cardHit`), and fetching every candidate's coverages would triple the pages read.
  */
 export async function findCandidateMembers(
   db: DbOrTx,
@@ -86,7 +94,7 @@ export async function findCandidateMembers(
       ) u GROUP BY member_uuid
     )
     SELECT m.*, p.card_hit, NULL::text[] AS oversized
-    FROM picked p CROSS JOIN LATERAL (SELECT ${candidateColumns} FROM members m WHERE m.id = p.member_uuid) m
+    FROM picked p CROSS JOIN LATERAL (SELECT ${demographicColumns} FROM members m WHERE m.id = p.member_uuid) m
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
            (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
