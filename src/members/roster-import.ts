@@ -268,8 +268,10 @@ export async function importRosterStream(
   // an empty table's statistics turns each candidate lookup into a scan), and a re-import that rewrote most
   // members leaves the blocking-key table half dead tuples, which index-only block probes must then visit.
   // Vacuum and analyze now rather than serve requests on a bloated, misestimated index.
-  if (summary.inserted + summary.updated >= ANALYZE_AFTER_ROWS) {
+  if (summary.updated >= ANALYZE_AFTER_ROWS) {
     await sql`VACUUM (ANALYZE) members, member_identifiers, coverages, member_blocking_keys`.execute(db);
+  } else if (summary.inserted >= ANALYZE_AFTER_ROWS) {
+    await sql`ANALYZE members, member_identifiers, coverages, member_blocking_keys`.execute(db);
   }
   return summary;
 }
