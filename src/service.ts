@@ -11,6 +11,7 @@ import type { AppDeps } from './http/deps.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './redis.js';
 import { createModelProvider } from './matching/model-repository.js';
+import { loadPolicyEngine } from './policy/cedar-policy.js';
 
 const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -38,6 +39,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
     signingKey,
     phiHashKey,
     matchModel,
+    policy: loadPolicyEngine(),
     version,
     verifyAccessToken: createAccessTokenVerifier({ db, config, signingKey }),
   };

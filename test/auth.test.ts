@@ -173,6 +173,19 @@ describe('bearer tokens on /fhir', () => {
     expect(reason(res.body)).toBe('scope-missing');
     const [event] = await latestAuditEvents(ts, 1);
     expect(event).toMatchObject({ outcome: 'failure', http_status: 403, client_id: partner.clientId });
+    // The policy decision is in the audit event: version, determining policy, reason.
+    expect(event!.details).toMatchObject({
+      policy: { action: 'submit-member-match', decision: 'deny', policies: ['submit-member-match-needs-scope'], reason: 'scope-missing', version: expect.stringMatching(/^[0-9a-f]{16}$/) },
+    });
+  });
+
+  it('records the policy decision for an allowed request too', async () => {
+    const token = await partnerToken(ts, partner);
+    await postMemberMatch(ts, token, example());
+    const [event] = await latestAuditEvents(ts, 1);
+    expect(event!.details).toMatchObject({
+      policy: { action: 'submit-member-match', decision: 'allow', policies: ['partner-submit-member-match'], reason: 'ok' },
+    });
   });
 
   it('stops honouring issued tokens within 5 seconds of the client being disabled', async () => {

@@ -5,6 +5,7 @@ import type { AccessTokenVerifier } from '../identity/tokens.js';
 import type { ServiceSigningKey } from '../identity/signing-keys.js';
 import type { Logger } from '../logger.js';
 import type { MatchModel } from '../matching/model.js';
+import type { PolicyEngine } from '../policy/cedar-policy.js';
 
 /** Everything the HTTP layer needs, built once at start-up (src/main.ts) or by a test. */
 export interface AppDeps {
@@ -15,6 +16,8 @@ export interface AppDeps {
   signingKey: ServiceSigningKey;
   verifyAccessToken: AccessTokenVerifier;
   phiHashKey: string;
+  /** The Cedar policy set (src/policy/cedar), validated against its schema at start-up. */
+  policy: PolicyEngine;
   /** The active matching model, re-read from the database at most every 30 s. */
   matchModel: () => Promise<MatchModel>;
   version: string;

@@ -8,7 +8,9 @@ import { minimalPatient, searchsetBundle } from '../../fhir/resources.js';
 import { liveLinkedMembers } from '../../links/member-links.js';
 import { memberMatch } from '../../member-match/member-match.js';
 import { findMemberSummary, findMemberSummaryByMemberId } from '../../members/member-index.js';
-import { authorize, type PartnerAction } from '../../policy/scopes.js';
+import { authorize } from '../../policy/authorize.js';
+import { formatOrganization } from '../../identity/actor.js';
+import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { smartConfiguration } from './oauth.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
@@ -19,8 +21,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function fhirRouter(deps: AppDeps): Router {
   const router = Router();
   const authenticated = authenticate(deps.verifyAccessToken);
-  const allow = (action: PartnerAction): RequestHandler => (_req, res, next) => {
-    authorize(currentActor(res), action);
+  const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
+    const actor = currentActor(res);
+    // A partner's members are the ones its organisation holds links to: the tenant of what it reads.
+    const resource: ResourceRef =
+      action === 'submit-member-match'
+        ? { type: 'MatchService', id: 'member-match' }
+        : { type: 'MemberDirectory', id: formatOrganization(actor.organization), attrs: { tenant: formatOrganization(actor.organization) } };
+    authorize(deps.policy, requestAudit(res), actor, action, resource);
     next();
   };
   const fhirJsonBody = [

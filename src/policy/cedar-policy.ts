@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { formatOrganization, type Actor } from '../identity/actor.js';
+import { projectFile } from '../project-files.js';
+
+/**
+ * Authorization as Cedar policy (src/policy/cedar): one versioned policy set decides every business action,
+ * and every decision can be explained afterwards — the policy-set version, the policies that determined it
+ * and their reason go into the audit trail with the request.
+ */
+
+export type BusinessAction = 'submit-member-match' | 'read-matched-member';
+
+export interface ResourceRef {
+  type: 'MatchService' | 'MemberDirectory';
+  id: string;
+  attrs?: Record<string, string>;
+}
+
+export interface PolicyDecision {
+  decision: 'allow' | 'deny';
+  /** Ids (`@id`) of the policies that determined the decision; empty for the default deny. */
+  policies: string[];
+  /** The determining policies' `@reason`, or `no-policy-permits` for the default deny. */
+  reason: string;
+  /** sha256 (first 16 hex) of the schema and the policies: which rules decided. */
+  version: string;
+}
+
+export interface PolicyEngine {
+  version: string;
+  decide(request: PolicyRequest): PolicyDecision;
+}
+
+export interface PolicyRequest {
+  principal: { type: 'Partner'; id: string; attrs: Record<string, cedar.CedarValueJson> };
+  action: BusinessAction;
+  resource: ResourceRef;
+  context: Record<string, cedar.CedarValueJson>;
+}
+
+const NAMESPACE = 'MemberMatch';
+
+export function loadPolicyEngine(
+  schemaText = readFileSync(projectFile('src', 'policy', 'cedar', 'schema.cedarschema'), 'utf8'),
+  policiesText = readFileSync(projectFile('src', 'policy', 'cedar', 'policies.cedar'), 'utf8'),
+): PolicyEngine {
+  const parts = cedar.policySetTextToParts(policiesText);
+  if (parts.type !== 'success') throw new Error(`policies do not parse: ${parts.errors.map((e) => e.message).join('; ')}`);
+  const staticPolicies: Record<string, string> = {};
+  const reasons = new Map<string, string>();
+  for (const text of parts.policies) {
+    const json = cedar.policyToJson(text);
+    if (json.type !== 'success') throw new Error('a policy does not convert to JSON');
+    const id = json.json.annotations?.id;
+    if (!id) throw new Error('every policy needs an @id annotation');
+    if (staticPolicies[id]) throw new Error(`duplicate policy @id ${id}`);
+    staticPolicies[id] = text;
+    reasons.set(id, json.json.annotations?.reason ?? id);
+  }
+  const validation = cedar.validate({ schema: schemaText, policies: { staticPolicies } });
+  if (validation.type !== 'success') throw new Error(`policies do not validate: ${validation.errors.map((e) => e.message).join('; ')}`);
+  if (validation.validationErrors.length > 0) {
+    throw new Error(`policies do not validate against the schema: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`);
+  }
+  const version = createHash('sha256').update(schemaText).update('\n').update(policiesText).digest('hex').slice(0, 16);
+
+  return {
+    version,
+    decide(request) {
+      const principal = { type: `${NAMESPACE}::${request.principal.type}`, id: request.principal.id };
+      const resource = { type: `${NAMESPACE}::${request.resource.type}`, id: request.resource.id };
+      const answer = cedar.isAuthorized({
+        principal,
+        action: { type: `${NAMESPACE}::Action`, id: request.action },
+        resource,
+        context: request.context,
+        schema: schemaText,
+        validateRequest: true,
+        policies: { staticPolicies },
+        entities: [
+          { uid: principal, attrs: request.principal.attrs, parents: [] },
+          { uid: resource, attrs: request.resource.attrs ?? {}, parents: [] },
+        ],
+      });
+      // A request the schema rejects is a programming error here, not a client's: refuse, and say so.
+      if (answer.type !== 'success') return { decision: 'deny', policies: [], reason: 'policy-request-invalid', version };
+      const policies = [...answer.response.diagnostics.reason].sort();
+      const reason = policies.length === 0 ? 'no-policy-permits' : [...new Set(policies.map((id) => reasons.get(id)!))].sort().join(',');
+      return { decision: answer.response.decision, policies, reason, version };
+    },
+  };
+}
+
+/** The Cedar request for an actor doing a business action. */
+export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
+  return {
+    principal: {
+      type: 'Partner',
+      id: actor.clientId,
+      attrs: { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] },
+    },
+    action,
+    resource,
+    context: { protocol: actor.protocol, ...(actor.purposeOfUse ? { purposeOfUse: actor.purposeOfUse } : {}) },
+  };
+}
