@@ -3,8 +3,10 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { JWK } from 'jose';
 import { loadConfig, parseSystemValue, type Config } from '../config.js';
-import { openDatabase, type Db } from '../db/database.js';
-import { verifyAuditChain } from '../audit/audit-trail.js';
+import { openDatabase, type Db, type Tx } from '../db/database.js';
+import { appendAuditEvent, verifyAuditChain } from '../audit/audit-trail.js';
+import { clearOptOut, listOptOuts, recordOptOut } from '../consent/opt-out-registry.js';
+import { findMemberSummaryByMemberId } from '../members/member-index.js';
 import { disablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../identity/partner-clients.js';
 import { importRoster } from '../members/roster-import.js';
 import { evaluate, formatReport, sweepThresholds, type QueryOutcome } from '../evaluation/evaluate.js';
@@ -248,6 +250,48 @@ program
         }
       }
       console.log(options.json ? JSON.stringify({ modelVersion: model.version, thresholds: config.matchThresholds, ...report }, null, 2) : `model ${model.version}\n${formatReport(report)}`);
+    }),
+  );
+
+const consent = program.command('consent').description("the consent registry: members' own opt-outs, which override any partner consent");
+
+/** Changes a member's registry entry and writes its audit event in one transaction. */
+async function changeOptOut(memberId: string, change: (trx: Tx, memberUuid: string) => Promise<string>): Promise<void> {
+  await withDb(async (db) => {
+    const member = await findMemberSummaryByMemberId(db, memberId);
+    if (!member) throw new InvalidArgumentError('no member with that member id');
+    const reasonCode = await db.transaction().execute(async (trx) => {
+      const reason = await change(trx, member.id);
+      await appendAuditEvent(trx, { operation: 'consent-registry', outcome: 'success', reasonCode: reason, memberRef: member.id, details: { source: 'cli' } });
+      return reason;
+    });
+    console.log(reasonCode);
+  });
+}
+
+consent
+  .command('opt-out')
+  .argument('<member-id>')
+  .option('--revoke', 'record a revocation of a consent the member gave, rather than an opt-out')
+  .description('stop all payer-to-payer disclosure for a member: matches answer 422 member-opted-out, reads 404')
+  .action((memberId: string, options: { revoke?: boolean }) =>
+    changeOptOut(memberId, async (trx, uuid) => {
+      const status = options.revoke ? 'revoked' : 'opted-out';
+      await recordOptOut(trx, uuid, status, 'cli');
+      return status;
+    }),
+  );
+consent
+  .command('opt-in')
+  .argument('<member-id>')
+  .description("remove a member's opt-out or revocation")
+  .action((memberId: string) => changeOptOut(memberId, async (trx, uuid) => ((await clearOptOut(trx, uuid)) ? 'opted-in' : 'unchanged')));
+consent
+  .command('list')
+  .description('members who opted out or revoked, newest first')
+  .action(() =>
+    withDb(async (db) => {
+      for (const row of await listOptOuts(db)) console.log(`${row.member_id}\t${row.status}\t${row.source}\t${row.recorded_at.toISOString()}`);
     }),
   );
 

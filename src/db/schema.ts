@@ -142,6 +142,13 @@ export interface MatchModelsTable {
   activated_at: Date | null;
 }
 
+export interface SharingOptOutsTable {
+  member_uuid: string;
+  status: string;
+  source: string;
+  recorded_at: Generated<Date>;
+}
+
 export interface Database {
   members: MembersTable;
   member_identifiers: MemberIdentifiersTable;
@@ -154,4 +161,5 @@ export interface Database {
   service_secrets: ServiceSecretsTable;
   member_blocking_keys: MemberBlockingKeysTable;
   match_models: MatchModelsTable;
+  sharing_opt_outs: SharingOptOutsTable;
 }

@@ -114,6 +114,8 @@ export async function liveLinkedMembers(
     .where('l.member_uuid', 'in', memberUuids)
     .where('c.period_start', '<=', now)
     .where('c.period_end', '>=', now)
+    // The member's own opt-out (consent registry) overrides every link and consent.
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('sharing_opt_outs as o').select('o.member_uuid').whereRef('o.member_uuid', '=', 'l.member_uuid'))))
     .execute();
   return new Set(rows.map((r) => r.member_uuid));
 }

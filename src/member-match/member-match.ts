@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import { BusinessRuleError } from '../errors.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
 import { evaluateHrexConsent } from '../consent/hrex-consent.js';
+import { optOutStatus } from '../consent/opt-out-registry.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { memberMatchResponse } from '../fhir/resources.js';
 import type { Actor } from '../identity/actor.js';
@@ -69,6 +70,12 @@ export async function memberMatch(
 
   const { memberUuid, memberId } = decision.member;
   audit.memberRef = memberUuid;
+  // Our consent registry: a member who opted out, or revoked, is not disclosed whatever the partner's consent.
+  const optedOut = await optOutStatus(deps.db, memberUuid);
+  if (optedOut) {
+    audit.consentDecision = `deny:registry-${optedOut}`;
+    throw new BusinessRuleError('member-opted-out', 'the member has opted out of payer-to-payer data exchange');
+  }
   await deps.db.transaction().execute(async (trx) => {
     const link = await saveLink(trx, {
       memberUuid,

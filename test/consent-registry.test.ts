@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { clearOptOut, optOutStatus, recordOptOut } from '../src/consent/opt-out-registry.js';
+import { findMemberSummaryByMemberId } from '../src/members/member-index.js';
+import {
+  getJson,
+  importRows,
+  latestAuditEvents,
+  NEW_PAYER_ORG,
+  partnerToken,
+  postMemberMatch,
+  registerTestPartner,
+  startTestService,
+  type TestService,
+} from './support/service.js';
+
+/** Our consent registry overrides whatever consent a partner presents: on matching and on every read. */
+let ts: TestService;
+let token: string;
+let memberUuid: string;
+
+beforeAll(async () => {
+  ts = await startTestService();
+  await importRows(ts, [
+    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+  ]);
+  token = await partnerToken(ts, await registerTestPartner(ts));
+  memberUuid = (await findMemberSummaryByMemberId(ts.service.deps.db, '55678'))!.id;
+});
+afterAll(() => ts?.stop());
+
+const example = () => hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+const reason = (body: any) => body?.issue?.[0]?.details?.coding?.[0]?.code;
+
+describe('consent registry', () => {
+  it('refuses to disclose an opted-out member with a consent reason and no identifier, and audits it', async () => {
+    await recordOptOut(ts.service.deps.db, memberUuid, 'opted-out', 'test');
+    const res = await postMemberMatch(ts, token, example());
+    expect(res.status).toBe(422);
+    expect(reason(res.body)).toBe('member-opted-out');
+    expect(JSON.stringify(res.body)).not.toMatch(/55678|DH10001235|Patricia/);
+    const [event] = await latestAuditEvents(ts, 1);
+    expect(event).toMatchObject({ reason_code: 'member-opted-out', consent_decision: 'deny:registry-opted-out', member_ref: memberUuid });
+    expect(await ts.service.deps.db.selectFrom('member_links').selectAll().execute()).toHaveLength(0);
+  });
+
+  it('stops reads of a member already linked once the member revokes', async () => {
+    await clearOptOut(ts.service.deps.db, memberUuid);
+    expect((await postMemberMatch(ts, token, example())).status).toBe(200);
+    expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
+
+    await recordOptOut(ts.service.deps.db, memberUuid, 'revoked', 'test');
+    expect(await optOutStatus(ts.service.deps.db, memberUuid)).toBe('revoked');
+    expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(404);
+    const search = await getJson(ts, '/fhir/Patient?identifier=55678', token);
+    expect(search.status).toBe(200);
+    expect(search.body.total).toBe(0);
+    const match = await postMemberMatch(ts, token, example());
+    expect(reason(match.body)).toBe('member-opted-out');
+
+    await clearOptOut(ts.service.deps.db, memberUuid);
+    expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
+  });
+});
