@@ -44,6 +44,11 @@ const configSchema = z
     MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.99999),
     MATCH_MARGIN_BITS: z.coerce.number().min(0).default(10),
     BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    BRUTE_FORCE_CARD_VARIANTS: z.coerce.number().int().positive().default(5),
+    BRUTE_FORCE_UNMATCHED: z.coerce.number().int().positive().default(100),
+    BRUTE_FORCE_WINDOW_SECONDS: z.coerce.number().int().positive().default(3600),
+    MATCH_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(900),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.MATCH_LOWER_THRESHOLD < env.MATCH_UPPER_THRESHOLD, {
@@ -69,6 +74,13 @@ const configSchema = z
       phiHashKey: env.PHI_HASH_KEY,
       matchThresholds: { upper: env.MATCH_UPPER_THRESHOLD, lower: env.MATCH_LOWER_THRESHOLD, marginBits: env.MATCH_MARGIN_BITS },
       blockCap: env.BLOCK_CAP,
+      limits: {
+        requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,
+        cardVariantsPerPerson: env.BRUTE_FORCE_CARD_VARIANTS,
+        unmatchedPerWindow: env.BRUTE_FORCE_UNMATCHED,
+        windowSeconds: env.BRUTE_FORCE_WINDOW_SECONDS,
+        lockoutSeconds: env.MATCH_LOCKOUT_SECONDS,
+      },
       logLevel: env.LOG_LEVEL,
     };
   });

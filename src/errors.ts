@@ -92,6 +92,21 @@ export class BusinessRuleError extends AppError {
   readonly issueType: IssueType = 'business-rule';
 }
 
+/** 429: too many requests, or this client's matching is locked for a cooling-off period. */
+export class TooManyRequestsError extends AppError {
+  readonly status = 429;
+  readonly issueType: IssueType = 'throttled';
+
+  constructor(
+    code: string,
+    message: string,
+    /** Seconds until the client may try again (Retry-After). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(code, message);
+  }
+}
+
 /** 503: a dependency (database, Redis) is unavailable; the client may retry. */
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;

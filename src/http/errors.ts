@@ -4,6 +4,7 @@ import {
   InvalidRequestError,
   PayloadTooLargeError,
   ServiceUnavailableError,
+  TooManyRequestsError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
 import { operationOutcome } from '../fhir/operation-outcome.js';
@@ -73,6 +74,7 @@ function sendError(req: Request, res: Response, error: AppError): void {
   }
   if (error.status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
   if (error.status === 503) res.set('Retry-After', '5');
+  if (error instanceof TooManyRequestsError) res.set('Retry-After', String(error.retryAfterSeconds));
   res
     .status(error.status)
     .type('application/fhir+json')

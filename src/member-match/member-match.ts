@@ -3,7 +3,10 @@ import type { Parameters } from 'fhir/r4.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { BusinessRuleError } from '../errors.js';
+import type { Redis } from 'ioredis';
+import { appendAuditEvent } from '../audit/audit-trail.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
+import { enforceNoLockout, recordMatchAttempt } from '../policy/limits.js';
 import { evaluateHrexConsent } from '../consent/hrex-consent.js';
 import { optOutStatus } from '../consent/opt-out-registry.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
@@ -24,6 +27,8 @@ export interface MemberMatchDeps {
   /** The active Fellegi–Sunter model (cached; a newly activated model is picked up within its TTL). */
   matchModel: () => Promise<MatchModel>;
   logger: Logger;
+  /** Brute-force counters and lockouts. */
+  redis: Redis;
   now?: () => Date;
 }
 
@@ -38,8 +43,10 @@ export async function memberMatch(
   body: unknown,
   audit: RequestAudit,
 ): Promise<Parameters> {
+  await enforceNoLockout(deps.redis, actor.clientId);
   const request = parseMemberMatchRequest(body);
-  audit.details.demographicsHash = demographicsHash(deps.phiHashKey, request);
+  const personHash = demographicsHash(deps.phiHashKey, request);
+  audit.details.demographicsHash = personHash;
 
   const consent = evaluateHrexConsent(request.consent, {
     ownOrganization: deps.config.ownOrganization,
@@ -59,6 +66,11 @@ export async function memberMatch(
   );
   if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
   recordDecision(audit, decision);
+  await watchForBruteForce(deps, actor, audit, {
+    demographicsHash: personHash,
+    cardIdentifiers: [...request.cardIdentifiers, ...(request.subscriberId ? [request.subscriberId] : [])],
+    unmatched: decision.outcome !== 'matched',
+  });
 
   if (decision.outcome === 'no-match') {
     throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
@@ -93,6 +105,30 @@ export async function memberMatch(
     throw error;
   });
   return memberMatchResponse(deps.config.fhirBaseUrl, deps.config.memberIdentifierSystem, memberUuid, memberId);
+}
+
+/**
+ * Counts the attempt against the client's brute-force limits. Tripping them locks the client's matching for
+ * a cooling-off period (later requests answer 429) and writes a security alert to the audit trail; this
+ * request is still answered normally.
+ */
+async function watchForBruteForce(
+  deps: MemberMatchDeps,
+  actor: Actor,
+  audit: RequestAudit,
+  attempt: { demographicsHash: string; cardIdentifiers: string[]; unmatched: boolean },
+): Promise<void> {
+  const tripped = await recordMatchAttempt(deps.redis, deps.config.limits, { clientId: actor.clientId, ...attempt });
+  if (!tripped) return;
+  deps.logger.warn({ clientId: actor.clientId, reason: tripped }, 'member-match lockout tripped');
+  await appendAuditEvent(deps.db, {
+    requestId: audit.requestId,
+    actor,
+    operation: 'security-alert',
+    outcome: 'failure',
+    reasonCode: `brute-force:${tripped}`,
+    details: { lockoutSeconds: deps.config.limits.lockoutSeconds, demographicsHash: attempt.demographicsHash },
+  });
 }
 
 /** The decision, as the audit trail keeps it: references, probabilities and per-field levels; no demographics. */

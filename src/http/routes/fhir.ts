@@ -9,6 +9,7 @@ import { liveLinkedMembers } from '../../links/member-links.js';
 import { memberMatch } from '../../member-match/member-match.js';
 import { findMemberSummary, findMemberSummaryByMemberId } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
+import { enforceRequestRate } from '../../policy/limits.js';
 import { formatOrganization } from '../../identity/actor.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { smartConfiguration } from './oauth.js';
@@ -20,7 +21,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function fhirRouter(deps: AppDeps): Router {
   const router = Router();
-  const authenticated = authenticate(deps.verifyAccessToken);
+  const verified = authenticate(deps.verifyAccessToken);
+  // Authenticated, then counted against the client's request rate.
+  const authenticated: RequestHandler = async (req, res, next) => {
+    await new Promise<void>((resolve, reject) => {
+      Promise.resolve(verified(req, res, (error?: unknown) => (error ? reject(error) : resolve()))).catch(reject);
+    });
+    await enforceRequestRate(deps.redis, deps.config.limits, currentActor(res).clientId);
+    next();
+  };
   const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
     const actor = currentActor(res);
     // A partner's members are the ones its organisation holds links to: the tenant of what it reads.
