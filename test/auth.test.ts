@@ -70,7 +70,12 @@ describe('POST /oauth/token (SMART Backend Services)', () => {
     expect(jwks.keys[0]).toMatchObject({ kty: 'EC', alg: 'ES384' });
     expect(jwks.keys[0].d).toBeUndefined();
     const smart: any = await (await fetch(`${ts.url}/fhir/.well-known/smart-configuration`)).json();
-    expect(smart).toMatchObject({ token_endpoint: ts.config.tokenUrl, token_endpoint_auth_methods_supported: ['private_key_jwt'] });
+    expect(smart).toMatchObject({
+      token_endpoint: ts.config.tokenUrl,
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+      grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    });
   });
 
   const refusals: [string, () => Promise<Record<string, string>>, number, string, string][] = [

@@ -149,6 +149,20 @@ export interface SharingOptOutsTable {
   recorded_at: Generated<Date>;
 }
 
+export interface WorkloadIdentitiesTable {
+  workload_id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audience: string;
+  jwks: JSONColumnType<{ keys: Record<string, unknown>[] }> | null;
+  jwks_url: string | null;
+  scopes: string[];
+  enabled: Generated<boolean>;
+  created_at: Generated<Date>;
+  disabled_at: Date | null;
+}
+
 export interface Database {
   members: MembersTable;
   member_identifiers: MemberIdentifiersTable;
@@ -162,4 +176,5 @@ export interface Database {
   member_blocking_keys: MemberBlockingKeysTable;
   match_models: MatchModelsTable;
   sharing_opt_outs: SharingOptOutsTable;
+  workload_identities: WorkloadIdentitiesTable;
 }

@@ -1,16 +1,18 @@
 import type { SystemValue } from '../config.js';
 
-/** Who is calling. Partners arrive first; workloads, agents and humans join with the identity issue. */
-export type ActorClass = 'partner';
+/** Who is calling: partner payers and our own workloads (batch jobs) today; agents and humans join later. */
+export type ActorClass = 'partner' | 'workload';
 
-export type AuthenticationProtocol = 'private_key_jwt';
+export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange';
 
 /** What every authenticated request carries, and what the audit trail records about the caller. */
 export interface Actor {
   actorClass: ActorClass;
-  /** The subject: for partners, the registered client id. */
+  /** The subject: for partners, the registered client id; for workloads, the upstream token's `sub`. */
   subject: string;
+  /** The registration the token was issued to: a partner client id, or a workload id. */
   clientId: string;
+  /** The partner's organisation; for our own workloads, OWN_ORGANIZATION. */
   organization: SystemValue;
   scopes: readonly string[];
   purposeOfUse: string | undefined;

@@ -12,11 +12,12 @@ import {
 } from 'jose';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import { parseSystemValue } from '../config.js';
+import { parseSystemValue, type SystemValue } from '../config.js';
 import type { Db } from '../db/database.js';
 import { AuthenticationError, InvalidRequestError, ServiceUnavailableError } from '../errors.js';
 import { formatOrganization, type Actor } from './actor.js';
 import { findPartnerClient, isPartnerClientEnabled, type PartnerClient } from './partner-clients.js';
+import { findWorkloadBySubject, isIssuerTrusted, isWorkloadEnabled } from './workloads.js';
 import { SERVICE_TOKEN_ALG, type ServiceSigningKey } from './signing-keys.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -53,7 +54,7 @@ export async function issueClientCredentialsToken(
 ): Promise<{ response: TokenResponse; actor: Actor }> {
   const grantType = stringField(form, 'grant_type');
   if (grantType !== 'client_credentials') {
-    throw new InvalidRequestError('unsupported-grant-type', 'grant_type must be client_credentials', {
+    throw new InvalidRequestError('unsupported-grant-type', `grant_type must be client_credentials or ${TOKEN_EXCHANGE_GRANT}`, {
       oauthError: 'unsupported_grant_type',
     });
   }
@@ -80,25 +81,16 @@ export async function issueClientCredentialsToken(
     });
   }
 
-  const jti = randomUUID();
-  const ttl = deps.config.accessTokenTtlSeconds;
   const scope = requested.join(' ');
-  const accessToken = await new SignJWT({
-    client_id: client.clientId,
-    org: formatOrganization(client.organization),
-    actor_class: 'partner',
-    auth_protocol: 'private_key_jwt',
+  const { accessToken, jti, ttl } = await signAccessToken(deps, {
+    subject: client.clientId,
+    clientId: client.clientId,
+    organization: client.organization,
+    actorClass: 'partner',
+    protocol: 'private_key_jwt',
     scope,
-  })
-    .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
-    .setIssuer(deps.config.publicBaseUrl)
-    .setAudience(deps.config.fhirBaseUrl)
-    .setSubject(client.clientId)
-    .setJti(jti)
-    .setIssuedAt()
-    .setExpirationTime(`${ttl}s`)
-    .sign(deps.signingKey.privateKey);
-
+    ttl: deps.config.accessTokenTtlSeconds,
+  });
   return {
     response: { access_token: accessToken, token_type: 'bearer', expires_in: ttl, scope },
     actor: {
@@ -112,6 +104,129 @@ export async function issueClientCredentialsToken(
       tokenJti: jti,
     },
   };
+}
+
+interface AccessTokenClaims {
+  subject: string;
+  clientId: string;
+  organization: SystemValue;
+  actorClass: Actor['actorClass'];
+  protocol: Actor['protocol'];
+  scope: string;
+  ttl: number;
+}
+
+/** Our access tokens: JWTs signed by the service key, audience the FHIR base, lifetime ≤ ACCESS_TOKEN_TTL_SECONDS. */
+async function signAccessToken(deps: TokenDeps, claims: AccessTokenClaims): Promise<{ accessToken: string; jti: string; ttl: number }> {
+  const jti = randomUUID();
+  const ttl = Math.max(1, Math.min(claims.ttl, deps.config.accessTokenTtlSeconds));
+  const accessToken = await new SignJWT({
+    client_id: claims.clientId,
+    org: formatOrganization(claims.organization),
+    actor_class: claims.actorClass,
+    auth_protocol: claims.protocol,
+    scope: claims.scope,
+  })
+    .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
+    .setIssuer(deps.config.publicBaseUrl)
+    .setAudience(deps.config.fhirBaseUrl)
+    .setSubject(claims.subject)
+    .setJti(jti)
+    .setIssuedAt()
+    .setExpirationTime(`${ttl}s`)
+    .sign(deps.signingKey.privateKey);
+  return { accessToken, jti, ttl };
+}
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** Workload identity tokens must be signed with a public-key algorithm: an HMAC "signature" made with a
+ * public key (algorithm confusion) is refused before any key is looked at. */
+export const WORKLOAD_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'ES256', 'ES384', 'EdDSA'];
+
+/**
+ * POST /oauth/token with RFC 8693 token exchange: a workload presents the JWT its platform issued it
+ * (`subject_token`, type `urn:ietf:params:oauth:token-type:jwt`); a registered issuer + subject maps it to a
+ * workload registration and its scopes. The access token lives no longer than the subject token.
+ */
+export async function issueWorkloadToken(
+  deps: TokenDeps,
+  form: Record<string, unknown>,
+): Promise<{ response: TokenResponse & { issued_token_type: string }; actor: Actor }> {
+  if (stringField(form, 'subject_token_type') !== JWT_TOKEN_TYPE) {
+    throw new InvalidRequestError('unsupported-token-type', `subject_token_type must be ${JWT_TOKEN_TYPE}`, { oauthError: 'invalid_request' });
+  }
+  const subjectToken = stringField(form, 'subject_token');
+  if (!subjectToken) throw new InvalidRequestError('missing-subject-token', 'subject_token is required', { oauthError: 'invalid_request' });
+  const invalidGrant = (code: string, message: string, cause?: unknown) =>
+    new InvalidRequestError(code, message, { oauthError: 'invalid_grant', cause });
+
+  let claimed: { iss?: unknown; sub?: unknown };
+  try {
+    claimed = decodeJwt(subjectToken);
+  } catch (error) {
+    throw invalidGrant('subject-token-malformed', 'subject_token is not a JWT', error);
+  }
+  if (typeof claimed.iss !== 'string' || typeof claimed.sub !== 'string') {
+    throw invalidGrant('subject-token-claims', 'subject_token needs iss and sub');
+  }
+  const workload = await findWorkloadBySubject(deps.db, claimed.iss, claimed.sub);
+  if (!workload) {
+    const trusted = await isIssuerTrusted(deps.db, claimed.iss);
+    throw invalidGrant(trusted ? 'workload-subject-unknown' : 'workload-issuer-untrusted', trusted ? 'subject is not a registered workload' : 'issuer is not trusted');
+  }
+  if (!workload.enabled) throw invalidGrant('workload-disabled', 'workload is disabled');
+
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(subjectToken, keySetOf(workload), {
+      algorithms: WORKLOAD_TOKEN_ALGS,
+      issuer: workload.issuer,
+      subject: workload.subject,
+      audience: workload.audience,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    }));
+  } catch (error) {
+    throw invalidGrant(assertionErrorCode(error).replace('assertion-', 'subject-token-'), 'subject_token failed verification', error);
+  }
+
+  const requested = (stringField(form, 'scope') ?? '').split(/\s+/).filter(Boolean);
+  const scopes = requested.length > 0 ? requested : workload.scopes;
+  const notGranted = scopes.filter((s) => !workload.scopes.includes(s));
+  if (notGranted.length > 0) {
+    throw new InvalidRequestError('scope-not-granted', `scope not granted to this workload: ${notGranted.join(' ')}`, { oauthError: 'invalid_scope' });
+  }
+  const scope = scopes.join(' ');
+  const remaining = (payload.exp as number) - Math.floor(Date.now() / 1000);
+  const { accessToken, jti, ttl } = await signAccessToken(deps, {
+    subject: workload.subject,
+    clientId: workload.workloadId,
+    organization: deps.config.ownOrganization,
+    actorClass: 'workload',
+    protocol: 'token-exchange',
+    scope,
+    ttl: remaining,
+  });
+  return {
+    response: { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'bearer', expires_in: ttl, scope },
+    actor: {
+      actorClass: 'workload',
+      subject: workload.subject,
+      clientId: workload.workloadId,
+      organization: deps.config.ownOrganization,
+      scopes,
+      purposeOfUse: undefined,
+      protocol: 'token-exchange',
+      tokenJti: jti,
+    },
+  };
+}
+
+/** The grant decides the protocol: SMART client credentials for partners, token exchange for workloads. */
+export async function issueToken(deps: TokenDeps, form: Record<string, unknown>): Promise<{ response: TokenResponse; actor: Actor }> {
+  return stringField(form, 'grant_type') === TOKEN_EXCHANGE_GRANT ? issueWorkloadToken(deps, form) : issueClientCredentialsToken(deps, form);
 }
 
 /** Every check SMART Backend Services asks of a client assertion; returns the client it proves. */
@@ -171,8 +286,13 @@ async function refuseReplay(redis: Redis, clientId: string, jti: string, expires
 const remoteKeySets = new Map<string, JWTVerifyGetKey>();
 
 function clientKeySet(client: PartnerClient): JWTVerifyGetKey {
-  if (client.jwks) return createLocalJWKSet(client.jwks);
-  const url = client.jwksUrl as string;
+  return keySetOf(client);
+}
+
+/** A registration's verification keys: its stored JWKS, or its JWKS URL (fetched, cached, rate-limited by jose). */
+function keySetOf(registration: { jwks: { keys: JWK[] } | null; jwksUrl: string | null }): JWTVerifyGetKey {
+  if (registration.jwks) return createLocalJWKSet(registration.jwks);
+  const url = registration.jwksUrl as string;
   let keySet = remoteKeySets.get(url);
   if (!keySet) {
     keySet = createRemoteJWKSet(new URL(url), { timeoutDuration: 3_000, cooldownDuration: 30_000 });
@@ -196,16 +316,20 @@ function stringField(form: Record<string, unknown>, name: string): string | unde
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The only protocol each actor class's tokens are issued by. */
+const PROTOCOL_OF: Record<string, Actor['protocol']> = { partner: 'private_key_jwt', workload: 'token-exchange' };
+
 /** Verifies our own access tokens on every /fhir request. */
 export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
   const keySet = createLocalJWKSet({ keys: [deps.signingKey.publicJwk as JWK] });
   const statusCache = new Map<string, { enabled: boolean; checkedAt: number }>();
 
-  async function clientEnabled(clientId: string): Promise<boolean> {
-    const cached = statusCache.get(clientId);
+  async function registrationEnabled(actorClass: Actor['actorClass'], clientId: string): Promise<boolean> {
+    const key = `${actorClass}:${clientId}`;
+    const cached = statusCache.get(key);
     if (cached && Date.now() - cached.checkedAt < CLIENT_STATUS_CACHE_MS) return cached.enabled;
-    const enabled = await isPartnerClientEnabled(deps.db, clientId);
-    statusCache.set(clientId, { enabled, checkedAt: Date.now() });
+    const enabled = actorClass === 'workload' ? await isWorkloadEnabled(deps.db, clientId) : await isPartnerClientEnabled(deps.db, clientId);
+    statusCache.set(key, { enabled, checkedAt: Date.now() });
     return enabled;
   }
 
@@ -225,18 +349,22 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
     }
     const organization = typeof payload.org === 'string' ? parseSystemValue(payload.org) : undefined;
     const clientId = payload.client_id;
-    if (payload.actor_class !== 'partner' || typeof clientId !== 'string' || !organization) {
+    const actorClass = payload.actor_class;
+    const protocol = PROTOCOL_OF[actorClass as string];
+    if (!protocol || payload.auth_protocol !== protocol || typeof clientId !== 'string' || !organization) {
       throw new AuthenticationError('token-invalid', 'access token is not valid');
     }
-    if (!(await clientEnabled(clientId))) throw new AuthenticationError('client-disabled', 'client is disabled');
+    if (!(await registrationEnabled(actorClass as Actor['actorClass'], clientId))) {
+      throw new AuthenticationError('client-disabled', 'client is disabled');
+    }
     return {
-      actorClass: 'partner',
+      actorClass: actorClass as Actor['actorClass'],
       subject: payload.sub as string,
       clientId,
       organization,
       scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
       purposeOfUse: undefined,
-      protocol: 'private_key_jwt',
+      protocol,
       tokenJti: payload.jti as string,
     };
   };

@@ -6,6 +6,7 @@ import { policyRequest, type BusinessAction, type PolicyEngine, type ResourceRef
 const MESSAGES: Record<string, string> = {
   'scope-missing': 'the access token lacks the scope this action needs',
   'tenant-mismatch': 'the resource belongs to another organisation',
+  'actor-class-not-allowed': 'this kind of caller may not perform this action',
 };
 
 /**

@@ -34,7 +34,7 @@ export interface PolicyEngine {
 }
 
 export interface PolicyRequest {
-  principal: { type: 'Partner'; id: string; attrs: Record<string, cedar.CedarValueJson> };
+  principal: { type: 'Partner' | 'Workload'; id: string; attrs: Record<string, cedar.CedarValueJson> };
   action: BusinessAction;
   resource: ResourceRef;
   context: Record<string, cedar.CedarValueJson>;
@@ -97,7 +97,7 @@ export function loadPolicyEngine(
 export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
   return {
     principal: {
-      type: 'Partner',
+      type: actor.actorClass === 'workload' ? 'Workload' : 'Partner',
       id: actor.clientId,
       attrs: { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] },
     },

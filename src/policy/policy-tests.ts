@@ -11,7 +11,7 @@ import type { PolicyEngine } from './cedar-policy.js';
 
 const caseSchema = z.object({
   name: z.string(),
-  principal: z.object({ type: z.literal('Partner'), id: z.string(), organization: z.string(), scopes: z.array(z.string()) }),
+  principal: z.object({ type: z.enum(['Partner', 'Workload']), id: z.string(), organization: z.string(), scopes: z.array(z.string()) }),
   action: z.enum(['submit-member-match', 'read-matched-member']),
   resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory']), id: z.string(), tenant: z.string().optional() }),
   context: z.object({ protocol: z.string(), purposeOfUse: z.string().optional() }),

@@ -3,8 +3,10 @@ import { decodeJwt } from 'jose';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { InvalidRequestError } from '../../errors.js';
 import { publicJwks } from '../../identity/signing-keys.js';
-import { CLIENT_ASSERTION_ALGS, issueClientCredentialsToken } from '../../identity/tokens.js';
+import { CLIENT_ASSERTION_ALGS, issueToken, TOKEN_EXCHANGE_GRANT } from '../../identity/tokens.js';
 import type { AppDeps } from '../deps.js';
+import { PARTNER_SCOPES } from '../../identity/partner-clients.js';
+import { WORKLOAD_SCOPES } from '../../identity/workloads.js';
 import { auditAs, requestAudit } from '../request-context.js';
 
 export function oauthRouter(deps: AppDeps): Router {
@@ -26,7 +28,7 @@ export function oauthRouter(deps: AppDeps): Router {
       const form = (req.body ?? {}) as Record<string, unknown>;
       const audit = requestAudit(res);
       audit.details.claimedClientId = claimedClientId(form.client_assertion);
-      const { response, actor } = await issueClientCredentialsToken(deps, form);
+      const { response, actor } = await issueToken(deps, form);
       audit.actor = actor;
       audit.details.scope = response.scope;
       await writeRequestAudit(deps.db, audit, { outcome: 'success', httpStatus: 200, reasonCode: 'token-issued' });
@@ -64,8 +66,8 @@ export function smartConfiguration(deps: AppDeps) {
     token_endpoint: deps.config.tokenUrl,
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
-    grant_types_supported: ['client_credentials'],
-    scopes_supported: ['system/Patient.$member-match', 'system/Patient.rs'],
+    grant_types_supported: ['client_credentials', TOKEN_EXCHANGE_GRANT],
+    scopes_supported: [...PARTNER_SCOPES, ...WORKLOAD_SCOPES],
     response_types_supported: ['token'],
     capabilities: ['client-confidential-asymmetric'],
   };
