@@ -50,6 +50,7 @@ describe('workload token exchange', () => {
     expect(res.body.expires_in as number).toBeLessThanOrEqual(120); // never outlives the subject token
     const [event] = await latestAuditEvents(ts, 1);
     expect(event).toMatchObject({ operation: 'token', outcome: 'success', actor_class: 'workload', client_id: workload.workloadId, reason_code: 'token-issued' });
+    expect(event!.details).toMatchObject({ actorSubject: SUBJECT, authProtocol: 'token-exchange' });
   });
 
   it('refuses an untrusted issuer, an unmapped subject, an expired or wrongly addressed subject token', async () => {

@@ -75,7 +75,9 @@ export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<v
     reason_code: event.reasonCode ?? null,
     consent_decision: event.consentDecision ?? null,
     member_ref: event.memberRef ?? null,
-    details: event.details ?? {},
+    // The actor's subject and authentication protocol complete who-and-how (the columns hold class, client,
+    // organisation and token id).
+    details: event.actor ? { ...event.details, actorSubject: event.actor.subject, authProtocol: event.actor.protocol } : (event.details ?? {}),
   };
   await trx
     .insertInto('audit_events')
