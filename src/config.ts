@@ -49,7 +49,16 @@ const configSchema = z
     BRUTE_FORCE_UNMATCHED: z.coerce.number().int().positive().default(100),
     BRUTE_FORCE_WINDOW_SECONDS: z.coerce.number().int().positive().default(3600),
     MATCH_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(900),
+    OIDC_ISSUER: z.url().optional(),
+    OIDC_JWKS_URL: z.url().optional(),
+    OIDC_AUDIENCE: z.string().min(1).default('member-match'),
+    OIDC_ROLES_CLAIM: z.string().min(1).default('roles'),
+    DEV_MODE: booleanFlag.prefault('false'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((env) => !env.OIDC_ISSUER === !env.OIDC_JWKS_URL, {
+    message: 'OIDC_ISSUER and OIDC_JWKS_URL are set together',
+    path: ['OIDC_JWKS_URL'],
   })
   .refine((env) => env.MATCH_LOWER_THRESHOLD < env.MATCH_UPPER_THRESHOLD, {
     message: 'MATCH_LOWER_THRESHOLD must be below MATCH_UPPER_THRESHOLD',
@@ -74,6 +83,8 @@ const configSchema = z
       phiHashKey: env.PHI_HASH_KEY,
       matchThresholds: { upper: env.MATCH_UPPER_THRESHOLD, lower: env.MATCH_LOWER_THRESHOLD, marginBits: env.MATCH_MARGIN_BITS },
       blockCap: env.BLOCK_CAP,
+      oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
+      devMode: env.DEV_MODE,
       limits: {
         requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,
         cardVariantsPerPerson: env.BRUTE_FORCE_CARD_VARIANTS,

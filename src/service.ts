@@ -6,6 +6,7 @@ import { openDatabase } from './db/database.js';
 import { loadPhiHashKey } from './identity/secrets.js';
 import { loadOrCreateSigningKey } from './identity/signing-keys.js';
 import { createAccessTokenVerifier } from './identity/tokens.js';
+import { createHumanVerifier } from './identity/humans.js';
 import { createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { Logger } from './logger.js';
@@ -42,6 +43,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
     policy: loadPolicyEngine(),
     version,
     verifyAccessToken: createAccessTokenVerifier({ db, config, signingKey }),
+    verifyHumanToken: await createHumanVerifier(db, config),
   };
 }
 

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { AppDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { requestContext } from './request-context.js';
+import { adminRouter } from './routes/admin.js';
 import { fhirRouter } from './routes/fhir.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/oauth', oauthRouter(deps));
   app.use('/fhir', fhirRouter(deps));
+  app.use('/admin', adminRouter(deps));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { AccessTokenVerifier } from '../identity/tokens.js';
+import type { HumanVerifier } from '../identity/humans.js';
 import type { ServiceSigningKey } from '../identity/signing-keys.js';
 import type { Logger } from '../logger.js';
 import type { MatchModel } from '../matching/model.js';
@@ -15,6 +16,8 @@ export interface AppDeps {
   logger: Logger;
   signingKey: ServiceSigningKey;
   verifyAccessToken: AccessTokenVerifier;
+  /** OpenID Connect tokens of review staff (and, with DEV_MODE=true, of the development IdP). */
+  verifyHumanToken: HumanVerifier;
   phiHashKey: string;
   /** The Cedar policy set (src/policy/cedar), validated against its schema at start-up. */
   policy: PolicyEngine;

@@ -1,9 +1,9 @@
 import type { SystemValue } from '../config.js';
 
-/** Who is calling: partner payers and our own workloads (batch jobs) today; agents and humans join later. */
-export type ActorClass = 'partner' | 'workload';
+/** Who is calling: partner payers, our own workloads (batch jobs) and review staff; agents join later. */
+export type ActorClass = 'partner' | 'workload' | 'human';
 
-export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange';
+export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange' | 'oidc';
 
 /** What every authenticated request carries, and what the audit trail records about the caller. */
 export interface Actor {
@@ -15,6 +15,8 @@ export interface Actor {
   /** The partner's organisation; for our own workloads, OWN_ORGANIZATION. */
   organization: SystemValue;
   scopes: readonly string[];
+  /** Review staff's roles (reviewer, supervisor, auditor, admin), from their identity provider. */
+  roles?: readonly string[];
   purposeOfUse: string | undefined;
   protocol: AuthenticationProtocol;
   tokenJti: string;

@@ -7,6 +7,7 @@ const MESSAGES: Record<string, string> = {
   'scope-missing': 'the access token lacks the scope this action needs',
   'tenant-mismatch': 'the resource belongs to another organisation',
   'actor-class-not-allowed': 'this kind of caller may not perform this action',
+  'role-missing': 'your role does not allow this action',
 };
 
 /**

@@ -10,10 +10,10 @@ import { projectFile } from '../project-files.js';
  * and their reason go into the audit trail with the request.
  */
 
-export type BusinessAction = 'submit-member-match' | 'read-matched-member';
+export type BusinessAction = 'submit-member-match' | 'read-matched-member' | 'administer' | 'read-audit';
 
 export interface ResourceRef {
-  type: 'MatchService' | 'MemberDirectory';
+  type: 'MatchService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail';
   id: string;
   attrs?: Record<string, string>;
 }
@@ -34,7 +34,7 @@ export interface PolicyEngine {
 }
 
 export interface PolicyRequest {
-  principal: { type: 'Partner' | 'Workload'; id: string; attrs: Record<string, cedar.CedarValueJson> };
+  principal: { type: 'Partner' | 'Workload' | 'Human'; id: string; attrs: Record<string, cedar.CedarValueJson> };
   action: BusinessAction;
   resource: ResourceRef;
   context: Record<string, cedar.CedarValueJson>;
@@ -95,12 +95,16 @@ export function loadPolicyEngine(
 
 /** The Cedar request for an actor doing a business action. */
 export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
+  const principal: PolicyRequest['principal'] =
+    actor.actorClass === 'human'
+      ? { type: 'Human', id: actor.subject, attrs: { roles: [...(actor.roles ?? [])] } }
+      : {
+          type: actor.actorClass === 'workload' ? 'Workload' : 'Partner',
+          id: actor.clientId,
+          attrs: { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] },
+        };
   return {
-    principal: {
-      type: actor.actorClass === 'workload' ? 'Workload' : 'Partner',
-      id: actor.clientId,
-      attrs: { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] },
-    },
+    principal,
     action,
     resource,
     context: { protocol: actor.protocol, ...(actor.purposeOfUse ? { purposeOfUse: actor.purposeOfUse } : {}) },

@@ -11,9 +11,12 @@ import type { PolicyEngine } from './cedar-policy.js';
 
 const caseSchema = z.object({
   name: z.string(),
-  principal: z.object({ type: z.enum(['Partner', 'Workload']), id: z.string(), organization: z.string(), scopes: z.array(z.string()) }),
-  action: z.enum(['submit-member-match', 'read-matched-member']),
-  resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory']), id: z.string(), tenant: z.string().optional() }),
+  principal: z.union([
+    z.object({ type: z.enum(['Partner', 'Workload']), id: z.string(), organization: z.string(), scopes: z.array(z.string()) }),
+    z.object({ type: z.literal('Human'), id: z.string(), roles: z.array(z.string()) }),
+  ]),
+  action: z.enum(['submit-member-match', 'read-matched-member', 'administer', 'read-audit']),
+  resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail']), id: z.string(), tenant: z.string().optional() }),
   context: z.object({ protocol: z.string(), purposeOfUse: z.string().optional() }),
   expect: z.object({ decision: z.enum(['allow', 'deny']), policies: z.array(z.string()), reason: z.string().optional() }),
 });
@@ -35,7 +38,10 @@ export interface PolicyTestResult {
 export function runPolicyTests(engine: PolicyEngine, cases: readonly PolicyTestCase[]): PolicyTestResult[] {
   return cases.map((c) => {
     const got = engine.decide({
-      principal: { type: c.principal.type, id: c.principal.id, attrs: { organization: c.principal.organization, scopes: c.principal.scopes } },
+      principal:
+        c.principal.type === 'Human'
+          ? { type: 'Human', id: c.principal.id, attrs: { roles: c.principal.roles } }
+          : { type: c.principal.type, id: c.principal.id, attrs: { organization: c.principal.organization, scopes: c.principal.scopes } },
       action: c.action,
       resource: { type: c.resource.type, id: c.resource.id, ...(c.resource.tenant ? { attrs: { tenant: c.resource.tenant } } : {}) },
       context: c.context,
