@@ -77,7 +77,14 @@ export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<v
     member_ref: event.memberRef ?? null,
     // The actor's subject and authentication protocol complete who-and-how (the columns hold class, client,
     // organisation and token id).
-    details: event.actor ? { ...event.details, actorSubject: event.actor.subject, authProtocol: event.actor.protocol } : (event.details ?? {}),
+    details: event.actor
+      ? {
+          ...event.details,
+          actorSubject: event.actor.subject,
+          authProtocol: event.actor.protocol,
+          ...(event.actor.delegationChain ? { delegationChain: event.actor.delegationChain } : {}),
+        }
+      : (event.details ?? {}),
   };
   await trx
     .insertInto('audit_events')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../identity/tokens.js';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../identity/tokens.js';
 import type { TokenRequestResult } from './partner-tools.js';
 
 /**
@@ -37,6 +37,23 @@ export async function mintWorkloadToken(options: WorkloadTokenOptions): Promise<
 
 export async function exchangeWorkloadToken(tokenUrl: string, subjectToken: string, scope?: string): Promise<TokenRequestResult> {
   const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: JWT_TOKEN_TYPE });
+  if (scope) form.set('scope', scope);
+  const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/**
+ * An agent's side of delegation (RFC 8693): the token it was delegated, plus its own identity (a JWT signed
+ * with its registered key, made like a SMART client assertion), exchanged for a narrower delegated token.
+ */
+export async function exchangeForAgentToken(tokenUrl: string, subjectToken: string, actorToken: string, scope?: string): Promise<TokenRequestResult> {
+  const form = new URLSearchParams({
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    subject_token: subjectToken,
+    subject_token_type: ACCESS_TOKEN_TYPE,
+    actor_token: actorToken,
+    actor_token_type: JWT_TOKEN_TYPE,
+  });
   if (scope) form.set('scope', scope);
   const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };

@@ -163,6 +163,16 @@ export interface WorkloadIdentitiesTable {
   disabled_at: Date | null;
 }
 
+export interface AgentRegistrationsTable {
+  agent_id: string;
+  name: string;
+  jwks: JSONColumnType<{ keys: Record<string, unknown>[] }>;
+  tool_scopes: string[];
+  enabled: Generated<boolean>;
+  created_at: Generated<Date>;
+  disabled_at: Date | null;
+}
+
 export interface Database {
   members: MembersTable;
   member_identifiers: MemberIdentifiersTable;
@@ -177,4 +187,5 @@ export interface Database {
   match_models: MatchModelsTable;
   sharing_opt_outs: SharingOptOutsTable;
   workload_identities: WorkloadIdentitiesTable;
+  agent_registrations: AgentRegistrationsTable;
 }

@@ -1,7 +1,7 @@
 import type { SystemValue } from '../config.js';
 
-/** Who is calling: partner payers, our own workloads (batch jobs) and review staff; agents join later. */
-export type ActorClass = 'partner' | 'workload' | 'human';
+/** Who is calling: partner payers, our own workloads (batch jobs), review staff, and agents acting for one of them. */
+export type ActorClass = 'partner' | 'workload' | 'human' | 'agent';
 
 export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange' | 'oidc';
 
@@ -18,6 +18,11 @@ export interface Actor {
   /** Review staff's roles (reviewer, supervisor, auditor, admin), from their identity provider. */
   roles?: readonly string[];
   purposeOfUse: string | undefined;
+  /**
+   * For delegated tokens (agents): who delegated, outermost first, as `class:id` — e.g.
+   * [`partner:mm-…`, `agent:ag-…`]. The token's `act` claim carries the same chain.
+   */
+  delegationChain?: readonly string[];
   protocol: AuthenticationProtocol;
   tokenJti: string;
 }

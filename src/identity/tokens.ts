@@ -18,6 +18,7 @@ import { AuthenticationError, InvalidRequestError, ServiceUnavailableError } fro
 import { formatOrganization, type Actor } from './actor.js';
 import { findPartnerClient, isPartnerClientEnabled, type PartnerClient } from './partner-clients.js';
 import { findWorkloadBySubject, isIssuerTrusted, isWorkloadEnabled } from './workloads.js';
+import { findAgent, isAgentEnabled } from './agents.js';
 import { SERVICE_TOKEN_ALG, type ServiceSigningKey } from './signing-keys.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -107,6 +108,9 @@ export async function issueClientCredentialsToken(
 }
 
 interface AccessTokenClaims {
+  /** Delegation (agents): RFC 8693 `act`, and the chain as `class:id` strings, outermost first. */
+  act?: Record<string, unknown>;
+  delegation?: string[];
   subject: string;
   clientId: string;
   organization: SystemValue;
@@ -126,6 +130,7 @@ async function signAccessToken(deps: TokenDeps, claims: AccessTokenClaims): Prom
     actor_class: claims.actorClass,
     auth_protocol: claims.protocol,
     scope: claims.scope,
+    ...(claims.act ? { act: claims.act, delegation: claims.delegation } : {}),
   })
     .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
     .setIssuer(deps.config.publicBaseUrl)
@@ -226,7 +231,112 @@ export async function issueWorkloadToken(
 
 /** The grant decides the protocol: SMART client credentials for partners, token exchange for workloads. */
 export async function issueToken(deps: TokenDeps, form: Record<string, unknown>): Promise<{ response: TokenResponse; actor: Actor }> {
-  return stringField(form, 'grant_type') === TOKEN_EXCHANGE_GRANT ? issueWorkloadToken(deps, form) : issueClientCredentialsToken(deps, form);
+  if (stringField(form, 'grant_type') !== TOKEN_EXCHANGE_GRANT) return issueClientCredentialsToken(deps, form);
+  return form.actor_token !== undefined ? issueAgentToken(deps, form) : issueWorkloadToken(deps, form);
+}
+
+/** An agent's identity token may live at most this long (as a SMART client assertion). */
+const MAX_ACTOR_TOKEN_LIFETIME_SECONDS = 300;
+
+/**
+ * RFC 8693 delegation to an agent: `subject_token` is an access token we issued (the delegator: a partner, a
+ * workload, or an agent re-delegating), `actor_token` a JWT the agent signed with its registered key (iss = sub
+ * = agent id, aud = our token URL, at most 5 minutes, `jti` never reused). The new token's scopes are those
+ * requested — each one both held by the delegator and among the agent's tool scopes — and it expires before
+ * the delegator's token. Its `act` claim nests the chain.
+ */
+export async function issueAgentToken(
+  deps: TokenDeps,
+  form: Record<string, unknown>,
+): Promise<{ response: TokenResponse & { issued_token_type: string }; actor: Actor }> {
+  const invalidGrant = (code: string, message: string, cause?: unknown) => new InvalidRequestError(code, message, { oauthError: 'invalid_grant', cause });
+  if (stringField(form, 'subject_token_type') !== ACCESS_TOKEN_TYPE) {
+    throw new InvalidRequestError('unsupported-token-type', `subject_token_type must be ${ACCESS_TOKEN_TYPE} when delegating to an agent`, { oauthError: 'invalid_request' });
+  }
+  if (stringField(form, 'actor_token_type') !== JWT_TOKEN_TYPE) {
+    throw new InvalidRequestError('unsupported-token-type', `actor_token_type must be ${JWT_TOKEN_TYPE}`, { oauthError: 'invalid_request' });
+  }
+  const subjectToken = stringField(form, 'subject_token');
+  const actorToken = stringField(form, 'actor_token');
+  if (!subjectToken || !actorToken) throw new InvalidRequestError('missing-token', 'subject_token and actor_token are required', { oauthError: 'invalid_request' });
+
+  let delegator: Actor;
+  try {
+    delegator = await createAccessTokenVerifier(deps)(subjectToken);
+  } catch (error) {
+    throw invalidGrant('subject-token-invalid', 'subject_token is not a valid access token', error);
+  }
+  const delegatorExp = decodeJwt(subjectToken).exp as number;
+
+  let agentId: unknown;
+  try {
+    agentId = decodeJwt(actorToken).iss;
+  } catch (error) {
+    throw invalidGrant('actor-token-malformed', 'actor_token is not a JWT', error);
+  }
+  const agent = typeof agentId === 'string' ? await findAgent(deps.db, agentId) : undefined;
+  if (!agent) throw invalidGrant('agent-unknown', 'actor_token is not from a registered agent');
+  if (!agent.enabled) throw invalidGrant('agent-disabled', 'agent is disabled');
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(actorToken, createLocalJWKSet(agent.jwks), {
+      algorithms: WORKLOAD_TOKEN_ALGS,
+      issuer: agent.agentId,
+      subject: agent.agentId,
+      audience: deps.config.tokenUrl,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    }));
+  } catch (error) {
+    throw invalidGrant(assertionErrorCode(error).replace('assertion-', 'actor-token-'), 'actor_token failed verification', error);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if ((payload.exp as number) - now > MAX_ACTOR_TOKEN_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) {
+    throw invalidGrant('actor-token-exp-too-far', 'actor_token exp is more than 5 minutes ahead');
+  }
+  await refuseReplay(deps.redis, agent.agentId, payload.jti as string, (payload.exp as number) + CLOCK_TOLERANCE_SECONDS);
+
+  const requested = (stringField(form, 'scope') ?? '').split(/\s+/).filter(Boolean);
+  const allowed = delegator.scopes.filter((s) => agent.toolScopes.includes(s));
+  const scopes = requested.length > 0 ? requested : allowed;
+  const beyondDelegator = scopes.filter((s) => !delegator.scopes.includes(s));
+  if (beyondDelegator.length > 0) {
+    throw new InvalidRequestError('scope-exceeds-delegation', `scope not held by the delegator: ${beyondDelegator.join(' ')}`, { oauthError: 'invalid_scope' });
+  }
+  const notTools = scopes.filter((s) => !agent.toolScopes.includes(s));
+  if (notTools.length > 0 || scopes.length === 0) {
+    throw new InvalidRequestError('scope-not-a-tool', 'scope is not among the agent\'s tool scopes', { oauthError: 'invalid_scope' });
+  }
+
+  const chain = [...(delegator.delegationChain ?? [`${delegator.actorClass}:${delegator.clientId}`]), `agent:${agent.agentId}`];
+  const previousAct = decodeJwt(subjectToken).act as Record<string, unknown> | undefined;
+  const scope = scopes.join(' ');
+  // Shorter-lived than the delegator's token, and than our own cap.
+  const { accessToken, jti, ttl } = await signAccessToken(deps, {
+    subject: delegator.subject,
+    clientId: agent.agentId,
+    organization: delegator.organization,
+    actorClass: 'agent',
+    protocol: 'token-exchange',
+    scope,
+    ttl: delegatorExp - now - 1,
+    act: { sub: agent.agentId, ...(previousAct ? { act: previousAct } : {}) },
+    delegation: chain,
+  });
+  return {
+    response: { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'bearer', expires_in: ttl, scope },
+    actor: {
+      actorClass: 'agent',
+      subject: delegator.subject,
+      clientId: agent.agentId,
+      organization: delegator.organization,
+      scopes,
+      purposeOfUse: undefined,
+      protocol: 'token-exchange',
+      tokenJti: jti,
+      delegationChain: chain,
+    },
+  };
 }
 
 /** Every check SMART Backend Services asks of a client assertion; returns the client it proves. */
@@ -317,7 +427,7 @@ function stringField(form: Record<string, unknown>, name: string): string | unde
 }
 
 /** The only protocol each actor class's tokens are issued by. */
-const PROTOCOL_OF: Record<string, Actor['protocol']> = { partner: 'private_key_jwt', workload: 'token-exchange' };
+const PROTOCOL_OF: Record<string, Actor['protocol']> = { partner: 'private_key_jwt', workload: 'token-exchange', agent: 'token-exchange' };
 
 /** Verifies our own access tokens on every /fhir request. */
 export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
@@ -328,7 +438,12 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
     const key = `${actorClass}:${clientId}`;
     const cached = statusCache.get(key);
     if (cached && Date.now() - cached.checkedAt < CLIENT_STATUS_CACHE_MS) return cached.enabled;
-    const enabled = actorClass === 'workload' ? await isWorkloadEnabled(deps.db, clientId) : await isPartnerClientEnabled(deps.db, clientId);
+    const enabled =
+      actorClass === 'workload'
+        ? await isWorkloadEnabled(deps.db, clientId)
+        : actorClass === 'agent'
+          ? await isAgentEnabled(deps.db, clientId)
+          : await isPartnerClientEnabled(deps.db, clientId);
     statusCache.set(key, { enabled, checkedAt: Date.now() });
     return enabled;
   }
@@ -357,6 +472,17 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
     if (!(await registrationEnabled(actorClass as Actor['actorClass'], clientId))) {
       throw new AuthenticationError('client-disabled', 'client is disabled');
     }
+    // A delegated token dies with any registration in its chain: revoking the partner revokes its agents.
+    const delegation = Array.isArray(payload.delegation) ? payload.delegation.filter((d): d is string => typeof d === 'string') : undefined;
+    if (actorClass === 'agent') {
+      if (!delegation || delegation.length < 2) throw new AuthenticationError('token-invalid', 'access token is not valid');
+      for (const link of delegation) {
+        const [linkClass, ...rest] = link.split(':');
+        if (!PROTOCOL_OF[linkClass!] || !(await registrationEnabled(linkClass as Actor['actorClass'], rest.join(':')))) {
+          throw new AuthenticationError('client-disabled', 'a client in the delegation chain is disabled');
+        }
+      }
+    }
     return {
       actorClass: actorClass as Actor['actorClass'],
       subject: payload.sub as string,
@@ -366,6 +492,7 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
       purposeOfUse: undefined,
       protocol,
       tokenJti: payload.jti as string,
+      ...(delegation ? { delegationChain: delegation } : {}),
     };
   };
 }

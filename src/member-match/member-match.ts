@@ -91,7 +91,7 @@ export async function memberMatch(
   await deps.db.transaction().execute(async (trx) => {
     const link = await saveLink(trx, {
       memberUuid,
-      clientId: actor.clientId,
+      clientId: linkOwnerClientId(actor),
       partnerOrganization: actor.organization,
       consent: request.consent!,
       permit: consent,
@@ -105,6 +105,17 @@ export async function memberMatch(
     throw error;
   });
   return memberMatchResponse(deps.config.fhirBaseUrl, deps.config.memberIdentifierSystem, memberUuid, memberId);
+}
+
+/**
+ * The partner client a link belongs to: the caller, or — for an agent acting on delegation — the partner at the
+ * head of its delegation chain (the policy lets agents match only for partners).
+ */
+function linkOwnerClientId(actor: Actor): string {
+  if (actor.actorClass !== 'agent') return actor.clientId;
+  const head = actor.delegationChain?.[0] ?? '';
+  if (!head.startsWith('partner:')) throw new Error('an agent matched without a partner at the head of its delegation chain');
+  return head.slice('partner:'.length);
 }
 
 /**

@@ -34,7 +34,7 @@ export interface PolicyEngine {
 }
 
 export interface PolicyRequest {
-  principal: { type: 'Partner' | 'Workload' | 'Human'; id: string; attrs: Record<string, cedar.CedarValueJson> };
+  principal: { type: 'Partner' | 'Workload' | 'Human' | 'Agent'; id: string; attrs: Record<string, cedar.CedarValueJson> };
   action: BusinessAction;
   resource: ResourceRef;
   context: Record<string, cedar.CedarValueJson>;
@@ -95,14 +95,13 @@ export function loadPolicyEngine(
 
 /** The Cedar request for an actor doing a business action. */
 export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
+  const common = { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] };
   const principal: PolicyRequest['principal'] =
     actor.actorClass === 'human'
       ? { type: 'Human', id: actor.subject, attrs: { roles: [...(actor.roles ?? [])] } }
-      : {
-          type: actor.actorClass === 'workload' ? 'Workload' : 'Partner',
-          id: actor.clientId,
-          attrs: { organization: formatOrganization(actor.organization), scopes: [...actor.scopes] },
-        };
+      : actor.actorClass === 'agent'
+        ? { type: 'Agent', id: actor.clientId, attrs: { ...common, delegatorClass: (actor.delegationChain?.[0] ?? '').split(':')[0] ?? '' } }
+        : { type: actor.actorClass === 'workload' ? 'Workload' : 'Partner', id: actor.clientId, attrs: common };
   return {
     principal,
     action,

@@ -14,6 +14,7 @@ const caseSchema = z.object({
   principal: z.union([
     z.object({ type: z.enum(['Partner', 'Workload']), id: z.string(), organization: z.string(), scopes: z.array(z.string()) }),
     z.object({ type: z.literal('Human'), id: z.string(), roles: z.array(z.string()) }),
+    z.object({ type: z.literal('Agent'), id: z.string(), organization: z.string(), scopes: z.array(z.string()), delegatorClass: z.string() }),
   ]),
   action: z.enum(['submit-member-match', 'read-matched-member', 'administer', 'read-audit']),
   resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail']), id: z.string(), tenant: z.string().optional() }),
@@ -41,7 +42,9 @@ export function runPolicyTests(engine: PolicyEngine, cases: readonly PolicyTestC
       principal:
         c.principal.type === 'Human'
           ? { type: 'Human', id: c.principal.id, attrs: { roles: c.principal.roles } }
-          : { type: c.principal.type, id: c.principal.id, attrs: { organization: c.principal.organization, scopes: c.principal.scopes } },
+          : c.principal.type === 'Agent'
+            ? { type: 'Agent', id: c.principal.id, attrs: { organization: c.principal.organization, scopes: c.principal.scopes, delegatorClass: c.principal.delegatorClass } }
+            : { type: c.principal.type, id: c.principal.id, attrs: { organization: c.principal.organization, scopes: c.principal.scopes } },
       action: c.action,
       resource: { type: c.resource.type, id: c.resource.id, ...(c.resource.tenant ? { attrs: { tenant: c.resource.tenant } } : {}) },
       context: c.context,
