@@ -49,12 +49,20 @@ const configSchema = z
     BRUTE_FORCE_UNMATCHED: z.coerce.number().int().positive().default(100),
     BRUTE_FORCE_WINDOW_SECONDS: z.coerce.number().int().positive().default(3600),
     MATCH_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(900),
+    TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    TLS_CERT_FILE: z.string().min(1).optional(),
+    TLS_KEY_FILE: z.string().min(1).optional(),
+    TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
     OIDC_ISSUER: z.url().optional(),
     OIDC_JWKS_URL: z.url().optional(),
     OIDC_AUDIENCE: z.string().min(1).default('member-match'),
     OIDC_ROLES_CLAIM: z.string().min(1).default('roles'),
     DEV_MODE: booleanFlag.prefault('false'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((env) => env.TLS_PORT === undefined || (env.TLS_CERT_FILE && env.TLS_KEY_FILE && env.TLS_CLIENT_CA_FILE), {
+    message: 'TLS_PORT needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE',
+    path: ['TLS_PORT'],
   })
   .refine((env) => !env.OIDC_ISSUER === !env.OIDC_JWKS_URL, {
     message: 'OIDC_ISSUER and OIDC_JWKS_URL are set together',
@@ -83,6 +91,10 @@ const configSchema = z
       phiHashKey: env.PHI_HASH_KEY,
       matchThresholds: { upper: env.MATCH_UPPER_THRESHOLD, lower: env.MATCH_LOWER_THRESHOLD, marginBits: env.MATCH_MARGIN_BITS },
       blockCap: env.BLOCK_CAP,
+      tls:
+        env.TLS_PORT === undefined
+          ? undefined
+          : { port: env.TLS_PORT, certFile: env.TLS_CERT_FILE!, keyFile: env.TLS_KEY_FILE!, clientCaFile: env.TLS_CLIENT_CA_FILE! },
       oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
       devMode: env.DEV_MODE,
       limits: {

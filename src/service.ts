@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { projectFile } from './project-files.js';
 import type { Config } from './config.js';
@@ -18,6 +19,9 @@ const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) a
 
 export interface RunningService {
   server: Server;
+  /** The HTTPS listener for mutual TLS, when TLS_PORT is set. */
+  tlsServer: Server | undefined;
+  tlsUrl: string | undefined;
   deps: AppDeps;
   /** The address actually bound (PORT=0 picks a free one). */
   url: string;
@@ -47,22 +51,53 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   };
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
-  const deps = await buildDeps(config, logger);
-  const server = createServer(createApp(deps));
-  server.keepAliveTimeout = 5_000;
+async function listen(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const deps = await buildDeps(config, logger);
+  const app = createApp(deps);
+  const server = createServer(app);
+  server.keepAliveTimeout = 5_000;
+  const port = await listen(server, config.port, config.host);
+  // Mutual TLS: client certificates are requested and verified against our client CA, but a connection
+  // without one is not dropped — it is answered (401) by the routes, which see `socket.authorized`.
+  let tlsServer: Server | undefined;
+  let tlsPort: number | undefined;
+  if (config.tls) {
+    tlsServer = createHttpsServer(
+      {
+        cert: readFileSync(config.tls.certFile),
+        key: readFileSync(config.tls.keyFile),
+        ca: readFileSync(config.tls.clientCaFile),
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      },
+      app,
+    );
+    tlsServer.keepAliveTimeout = 5_000;
+    tlsPort = await listen(tlsServer, config.tls.port, config.host);
+  }
   return {
     server,
+    tlsServer,
+    tlsUrl: tlsPort === undefined ? undefined : `https://${config.host}:${tlsPort}`,
     deps,
     url: `http://${config.host}:${port}`,
     async close() {
       // Stop accepting, let in-flight requests finish, then release connections.
+      if (tlsServer) {
+        const closing = tlsServer;
+        await new Promise<void>((resolve) => closing.close(() => resolve()));
+        closing.closeAllConnections();
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await deps.db.destroy();

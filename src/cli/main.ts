@@ -73,8 +73,9 @@ client
   .requiredOption('--org <system|value>', "the partner's organisation identifier, e.g. http://hl7.org/fhir/sid/us-npi|0123456789", systemValueOption)
   .requiredOption('--jwks <file|url>', "the partner's public JWKS: a file, or an https URL we fetch keys from")
   .option('--scopes <scopes>', 'space-separated scopes to grant', PARTNER_SCOPES.join(' '))
+  .option('--mtls', 'require mutual TLS: tokens are issued only over the TLS listener and bound to the client certificate (RFC 8705)')
   .description('register a partner; prints its client id')
-  .action((options: { name: string; org: { system: string; value: string }; jwks: string; scopes: string }) =>
+  .action((options: { name: string; org: { system: string; value: string }; jwks: string; scopes: string; mtls?: boolean }) =>
     withDb(async (db) => {
       const scopes = options.scopes.split(/\s+/).filter(Boolean);
       const unknown = scopes.filter((s) => !(PARTNER_SCOPES as readonly string[]).includes(s));
@@ -89,6 +90,7 @@ client
         organization: options.org,
         scopes,
         ...(jwks ? { jwks } : { jwksUrl: options.jwks }),
+        tlsBound: !!options.mtls,
       });
       console.log(created.clientId);
     }),

@@ -52,6 +52,7 @@ export interface CoveragesTable {
 
 export interface PartnerClientsTable {
   client_id: string;
+  tls_bound: Generated<boolean>;
   name: string;
   organization_system: string;
   organization_value: string;

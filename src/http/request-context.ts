@@ -4,6 +4,7 @@ import type { RequestAudit } from '../audit/request-audit.js';
 import { AuthenticationError } from '../errors.js';
 import type { Actor } from '../identity/actor.js';
 import type { AccessTokenVerifier } from '../identity/tokens.js';
+import { clientCertificateThumbprint } from '../identity/client-certificate.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -39,12 +40,12 @@ export function auditAs(operation: string): RequestHandler {
 }
 
 /** Bearer authentication with our own access tokens; the actor lands on the audit record and res.locals. */
-export function authenticate(verify: AccessTokenVerifier): RequestHandler {
+export function authenticate(verify: AccessTokenVerifier | ((token: string) => Promise<Actor>)): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
     if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
-    const actor = await verify(match[1]!);
+    const actor = await verify(match[1]!, { certificateThumbprint: clientCertificateThumbprint(req) });
     res.locals.actor = actor;
     requestAudit(res).actor = actor;
     next();

@@ -11,6 +11,8 @@ export interface PartnerClient {
   jwksUrl: string | null;
   scopes: string[];
   enabled: boolean;
+  /** Registered for mutual TLS: tokens are bound to its client certificate (RFC 8705). */
+  tlsBound: boolean;
   createdAt: Date;
 }
 
@@ -23,6 +25,7 @@ export interface NewPartnerClient {
   jwks?: { keys: JWK[] };
   jwksUrl?: string;
   scopes: string[];
+  tlsBound?: boolean;
 }
 
 export async function registerPartnerClient(db: DbOrTx, client: NewPartnerClient): Promise<PartnerClient> {
@@ -37,6 +40,7 @@ export async function registerPartnerClient(db: DbOrTx, client: NewPartnerClient
       jwks: client.jwks ? JSON.stringify(client.jwks) : null,
       jwks_url: client.jwksUrl ?? null,
       scopes: client.scopes,
+      tls_bound: client.tlsBound ?? false,
     })
     .execute();
   const created = await findPartnerClient(db, clientId);
@@ -78,6 +82,7 @@ function toPartnerClient(row: {
   jwks_url: string | null;
   scopes: string[];
   enabled: boolean;
+  tls_bound: boolean;
   created_at: Date;
 }): PartnerClient {
   return {
@@ -88,6 +93,7 @@ function toPartnerClient(row: {
     jwksUrl: row.jwks_url,
     scopes: row.scopes,
     enabled: row.enabled,
+    tlsBound: row.tls_bound,
     createdAt: row.created_at,
   };
 }

@@ -52,6 +52,7 @@ const invalidClient = (code: string, message: string, cause?: unknown) =>
 export async function issueClientCredentialsToken(
   deps: TokenDeps,
   form: Record<string, unknown>,
+  connection: ConnectionInfo = {},
 ): Promise<{ response: TokenResponse; actor: Actor }> {
   const grantType = stringField(form, 'grant_type');
   if (grantType !== 'client_credentials') {
@@ -74,6 +75,11 @@ export async function issueClientCredentialsToken(
   }
 
   const client = await authenticateClientAssertion(deps, assertion);
+  // RFC 8705: a client registered for mutual TLS gets tokens bound to the certificate it connected with.
+  if (client.tlsBound && !connection.certificateThumbprint) {
+    throw invalidClient('client-certificate-required', 'this client must connect with its TLS client certificate');
+  }
+  const certificateThumbprint = client.tlsBound ? connection.certificateThumbprint : undefined;
 
   const notGranted = requested.filter((s) => !client.scopes.includes(s));
   if (notGranted.length > 0) {
@@ -91,6 +97,7 @@ export async function issueClientCredentialsToken(
     protocol: 'private_key_jwt',
     scope,
     ttl: deps.config.accessTokenTtlSeconds,
+    ...(certificateThumbprint ? { certificateThumbprint } : {}),
   });
   return {
     response: { access_token: accessToken, token_type: 'bearer', expires_in: ttl, scope },
@@ -107,7 +114,14 @@ export async function issueClientCredentialsToken(
   };
 }
 
+/** What the TLS connection proved: the verified client certificate's RFC 8705 thumbprint, if any. */
+export interface ConnectionInfo {
+  certificateThumbprint?: string | undefined;
+}
+
 interface AccessTokenClaims {
+  /** RFC 8705 certificate binding: the token works only over a connection with this client certificate. */
+  certificateThumbprint?: string;
   /** Delegation (agents): RFC 8693 `act`, and the chain as `class:id` strings, outermost first. */
   act?: Record<string, unknown>;
   delegation?: string[];
@@ -131,6 +145,7 @@ async function signAccessToken(deps: TokenDeps, claims: AccessTokenClaims): Prom
     auth_protocol: claims.protocol,
     scope: claims.scope,
     ...(claims.act ? { act: claims.act, delegation: claims.delegation } : {}),
+    ...(claims.certificateThumbprint ? { cnf: { 'x5t#S256': claims.certificateThumbprint } } : {}),
   })
     .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
     .setIssuer(deps.config.publicBaseUrl)
@@ -230,8 +245,12 @@ export async function issueWorkloadToken(
 }
 
 /** The grant decides the protocol: SMART client credentials for partners, token exchange for workloads. */
-export async function issueToken(deps: TokenDeps, form: Record<string, unknown>): Promise<{ response: TokenResponse; actor: Actor }> {
-  if (stringField(form, 'grant_type') !== TOKEN_EXCHANGE_GRANT) return issueClientCredentialsToken(deps, form);
+export async function issueToken(
+  deps: TokenDeps,
+  form: Record<string, unknown>,
+  connection: ConnectionInfo = {},
+): Promise<{ response: TokenResponse; actor: Actor }> {
+  if (stringField(form, 'grant_type') !== TOKEN_EXCHANGE_GRANT) return issueClientCredentialsToken(deps, form, connection);
   return form.actor_token !== undefined ? issueAgentToken(deps, form) : issueWorkloadToken(deps, form);
 }
 
@@ -448,7 +467,7 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
     return enabled;
   }
 
-  return async function verifyAccessToken(token: string): Promise<Actor> {
+  return async function verifyAccessToken(token: string, connection: ConnectionInfo = {}): Promise<Actor> {
     let payload;
     try {
       ({ payload } = await jwtVerify(token, keySet, {
@@ -461,6 +480,11 @@ export function createAccessTokenVerifier(deps: Omit<TokenDeps, 'redis'>) {
     } catch (error) {
       const code = error instanceof joseErrors.JWTExpired ? 'token-expired' : 'token-invalid';
       throw new AuthenticationError(code, 'access token is not valid', { cause: error });
+    }
+    // RFC 8705: a certificate-bound token is good only over a connection presenting that certificate.
+    const bound = (payload.cnf as Record<string, unknown> | undefined)?.['x5t#S256'];
+    if (bound !== undefined && bound !== connection.certificateThumbprint) {
+      throw new AuthenticationError('token-binding-mismatch', 'this access token is bound to a client certificate not presented here');
     }
     const organization = typeof payload.org === 'string' ? parseSystemValue(payload.org) : undefined;
     const clientId = payload.client_id;

@@ -22,7 +22,7 @@ const optOutBody = z.object({ status: z.enum(['opted-out', 'revoked']) }).strict
 
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
-  const verified = authenticate((token) => deps.verifyHumanToken.verify(token));
+  const verified = authenticate((token: string) => deps.verifyHumanToken.verify(token));
   const authenticated: RequestHandler = async (req, res, next) => {
     await new Promise<void>((resolve, reject) => {
       Promise.resolve(verified(req, res, (error?: unknown) => (error ? reject(error) : resolve()))).catch(reject);

@@ -5,6 +5,7 @@ import { InvalidRequestError } from '../../errors.js';
 import { publicJwks } from '../../identity/signing-keys.js';
 import { CLIENT_ASSERTION_ALGS, issueToken, TOKEN_EXCHANGE_GRANT } from '../../identity/tokens.js';
 import type { AppDeps } from '../deps.js';
+import { clientCertificateThumbprint } from '../../identity/client-certificate.js';
 import { PARTNER_SCOPES } from '../../identity/partner-clients.js';
 import { WORKLOAD_SCOPES } from '../../identity/workloads.js';
 import { auditAs, requestAudit } from '../request-context.js';
@@ -28,7 +29,7 @@ export function oauthRouter(deps: AppDeps): Router {
       const form = (req.body ?? {}) as Record<string, unknown>;
       const audit = requestAudit(res);
       audit.details.claimedClientId = claimedClientId(form.client_assertion);
-      const { response, actor } = await issueToken(deps, form);
+      const { response, actor } = await issueToken(deps, form, { certificateThumbprint: clientCertificateThumbprint(req) });
       audit.actor = actor;
       audit.details.scope = response.scope;
       await writeRequestAudit(deps.db, audit, { outcome: 'success', httpStatus: 200, reasonCode: 'token-issued' });
