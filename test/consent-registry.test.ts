@@ -1,4 +1,9 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
+import { importRoster } from '../src/members/roster-import.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { clearOptOut, optOutStatus, recordOptOut } from '../src/consent/opt-out-registry.js';
 import { findMemberSummaryByMemberId } from '../src/members/member-index.js';
@@ -60,5 +65,30 @@ describe('consent registry', () => {
 
     await clearOptOut(ts.service.deps.db, memberUuid);
     expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
+  });
+
+  it('takes opt-outs from the roster sharing column, idempotently, and never clears one from a blank', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mm-sharing-'));
+    const header = `${ROSTER_DATA_COLUMNS.join(',')},sharing`;
+    const row = (id: string, given: string, sharing: string) =>
+      `${id},S${id},self,${given},,Doe,,1980-01-0${id.slice(-1)},female,,,,,,,C${id},,,,,${sharing}`;
+    const file = path.join(dir, 'roster.csv');
+    await writeFile(file, [header, row('90001', 'Ann', 'opted-out'), row('90002', 'Bea', ''), row('90003', 'Cat', 'revoked')].join('\n') + '\n');
+    const db = ts.service.deps.db;
+    expect((await importRoster(db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem })).rejected).toBe(0);
+    const status = async (id: string) => optOutStatus(db, (await findMemberSummaryByMemberId(db, id))!.id);
+    expect([await status('90001'), await status('90002'), await status('90003')]).toEqual(['opted-out', undefined, 'revoked']);
+
+    const before = await db.selectFrom('sharing_opt_outs').selectAll().orderBy('member_uuid').execute();
+    await importRoster(db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem });
+    expect(await db.selectFrom('sharing_opt_outs').selectAll().orderBy('member_uuid').execute()).toEqual(before);
+
+    await writeFile(file, [header, row('90001', 'Ann', '')].join('\n') + '\n');
+    await importRoster(db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem });
+    expect(await status('90001')).toBe('opted-out');
+
+    await writeFile(file, [header, row('90004', 'Dot', 'maybe')].join('\n') + '\n');
+    const bad = await importRoster(db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem });
+    expect(bad.errors).toEqual([{ line: 2, reason: 'sharing must be a sharing opt-out code (opted-out, revoked)' }]);
   });
 });

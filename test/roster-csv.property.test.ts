@@ -25,6 +25,7 @@ const REASON_PARTS = [
   `${LABEL} must be an administrative gender code \\(male, female, other, unknown\\)`,
   `${LABEL} must be a subscriber-relationship code \\(self, spouse, child, parent, common, injured, other\\)`,
   `${LABEL} is after ${LABEL}`,
+  `${LABEL} must be a sharing opt-out code \\(opted-out, revoked\\)`,
   `expected \\d+ fields, found \\d+`,
   'Patient.id is not a valid FHIR id',
   'missing Coverage.beneficiary.reference',
@@ -196,7 +197,7 @@ describe('roster CSV row parser and validator (properties)', () => {
             expect('fields' in event).toBe(true);
             if (!('fields' in event)) return;
             const result = validateRosterRow(event.fields);
-            expect(result).toEqual({ ok: true, member: rows[i]![0].member, coverage: rows[i]![0].coverage });
+            expect(result).toEqual({ ok: true, member: rows[i]![0].member, coverage: rows[i]![0].coverage, sharing: null });
           });
         },
       ),

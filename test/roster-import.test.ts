@@ -7,14 +7,14 @@ import { gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { importRoster, importRosterStream, RosterFileError, type ImportSummary } from '../src/members/roster-import.js';
-import { ROSTER_CSV_COLUMNS } from '../src/members/roster-csv.js';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const SYSTEM = 'http://example.org/old-payer/identifiers/member';
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DEMO_CSV = path.join(fixtures, 'demo-roster.csv');
 const DEMO_NDJSON = path.join(fixtures, 'demo-roster.ndjson');
-const HEADER = ROSTER_CSV_COLUMNS.join(',');
+const HEADER = ROSTER_DATA_COLUMNS.join(',');
 
 let tdb: TestDatabase;
 let dir: string;

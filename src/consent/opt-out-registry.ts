@@ -12,6 +12,20 @@ export async function recordOptOut(db: DbOrTx, memberUuid: string, status: OptOu
     .execute();
 }
 
+/**
+ * Opt-outs from a roster's `sharing` column, in bulk. Idempotent: a member already recorded with the same
+ * status is left untouched (re-importing a roster changes nothing).
+ */
+export async function recordRosterOptOuts(db: DbOrTx, entries: readonly { memberUuid: string; status: OptOutStatus }[]): Promise<void> {
+  const latest = new Map(entries.map((e) => [e.memberUuid, e.status]));
+  if (latest.size === 0) return;
+  await sql`
+    INSERT INTO sharing_opt_outs (member_uuid, status, source)
+    SELECT u, s, 'roster' FROM unnest(${[...latest.keys()]}::uuid[], ${[...latest.values()]}::text[]) AS t(u, s)
+    ON CONFLICT (member_uuid) DO UPDATE SET status = excluded.status, source = excluded.source, recorded_at = now()
+    WHERE sharing_opt_outs.status IS DISTINCT FROM excluded.status`.execute(db);
+}
+
 /** Removes an opt-out; true when there was one. */
 export async function clearOptOut(db: DbOrTx, memberUuid: string): Promise<boolean> {
   const result = await db.deleteFrom('sharing_opt_outs').where('member_uuid', '=', memberUuid).executeTakeFirst();

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse';
-import { validateRosterRow, type RosterColumn } from '../members/roster-csv.js';
+import { validateRosterRow, type RosterDataColumn as RosterColumn } from '../members/roster-csv.js';
 import { memberMatchParameters } from '../synth/fhir.js';
 import type { QueryPerson } from '../synth/hazards.js';
 import { queryLine, truthLine, type TruthRow } from '../synth/index.js';

@@ -33,9 +33,14 @@ export const ROSTER_CSV_COLUMNS = [
   'plan',
   'period_start',
   'period_end',
+  'sharing',
 ] as const;
 
 export type RosterColumn = (typeof ROSTER_CSV_COLUMNS)[number];
+
+/** The columns every roster writer fills (the optional consent-registry column `sharing` left out). */
+export const ROSTER_DATA_COLUMNS = ROSTER_CSV_COLUMNS.filter((c) => c !== 'sharing') as Exclude<RosterColumn, 'sharing'>[];
+export type RosterDataColumn = Exclude<RosterColumn, 'sharing'>;
 
 /** Columns the header must have (and every row must fill). */
 export const REQUIRED_ROSTER_COLUMNS: readonly RosterColumn[] = ['member_id', 'given', 'family', 'birth_date', 'coverage_id'];
@@ -180,16 +185,22 @@ export function validateCoverageFields(fields: RosterFields, labels: FieldLabels
   return r.reasons.length > 0 ? { ok: false, reasons: r.reasons } : { ok: true, value: coverage };
 }
 
+/** The optional `sharing` column: a member's own opt-out from payer-to-payer exchange (the consent registry). */
+export const SHARING_CODES = ['opted-out', 'revoked'] as const;
+export type SharingCode = (typeof SHARING_CODES)[number];
+
 export type RosterRowResult =
-  | { ok: true; member: MemberRecord; coverage: CoverageRecord }
+  | { ok: true; member: MemberRecord; coverage: CoverageRecord; sharing: SharingCode | null }
   | { ok: false; reason: string };
 
 /** Validates one CSV row: a member and one of its coverages. All problems are reported, joined by `; `. */
 export function validateRosterRow(fields: RosterFields): RosterRowResult {
   const member = validateMemberFields(fields);
   const coverage = validateCoverageFields(fields);
-  if (member.ok && coverage.ok) return { ok: true, member: member.value, coverage: coverage.value };
-  const reasons = [...(member.ok ? [] : member.reasons), ...(coverage.ok ? [] : coverage.reasons)];
+  const sharingReader = new FieldReader(fields, {});
+  const sharing = sharingReader.code('sharing', SHARING_CODES, 'a sharing opt-out code');
+  if (member.ok && coverage.ok && sharingReader.reasons.length === 0) return { ok: true, member: member.value, coverage: coverage.value, sharing };
+  const reasons = [...(member.ok ? [] : member.reasons), ...(coverage.ok ? [] : coverage.reasons), ...sharingReader.reasons];
   return { ok: false, reason: reasons.join('; ') };
 }
 

@@ -35,6 +35,7 @@
  *   plan            coverage class "plan" value
  *   period_start    YYYY-MM-DD or empty
  *   period_end      YYYY-MM-DD or empty; not before period_start
+ *   sharing         consent registry: opted-out | revoked records the member's opt-out (a blank never clears one)
  *
  * Values are trimmed; empty means absent; no value may exceed 256 characters. One row is one member plus
  * one of its coverages: a member with two coverages appears on two rows with the same member_id (and the
@@ -69,6 +70,7 @@
 import { sql } from 'kysely';
 import { memberBlockingKeys } from '../matching/blocking.js';
 import { replaceBlockingKeys } from './member-index.js';
+import { recordRosterOptOuts } from '../consent/opt-out-registry.js';
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -87,7 +89,7 @@ import {
   type MemberUpsertResult,
   type UpsertOutcome,
 } from './member-repository.js';
-import { readRosterCsv, RosterFileError, validateRosterRow } from './roster-csv.js';
+import { readRosterCsv, RosterFileError, validateRosterRow, type SharingCode } from './roster-csv.js';
 import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from './roster-ndjson.js';
 
 export { RosterFileError } from './roster-csv.js';
@@ -157,7 +159,7 @@ export async function importRoster(db: Db, filePath: string, options: ImportOpti
 
 /** A row read from the file: something to write, or the reason it was rejected. */
 type RosterItem =
-  | { line: number; kind: 'row'; member: MemberRecord; coverage: CoverageRecord }
+  | { line: number; kind: 'row'; member: MemberRecord; coverage: CoverageRecord; sharing: SharingCode | null }
   | { line: number; kind: 'patient'; member: MemberRecord }
   | { line: number; kind: 'coverage'; coverage: CoverageRecord; beneficiaryId: string }
   | { line: number; kind: 'rejected'; reason: string };
@@ -170,7 +172,7 @@ async function* csvItems(input: Readable): AsyncGenerator<RosterItem, void, unde
     }
     const row = validateRosterRow(event.fields);
     yield row.ok
-      ? { line: event.line, kind: 'row', member: row.member, coverage: row.coverage }
+      ? { line: event.line, kind: 'row', member: row.member, coverage: row.coverage, sharing: row.sharing }
       : { line: event.line, kind: 'rejected', reason: row.reason };
   }
 }
@@ -383,6 +385,13 @@ async function writeBatch(
     });
     memberResults.push(byId);
   }
+
+  // The roster's `sharing` column feeds the consent registry: it records opt-outs, never clears one (an
+  // opt-out recorded by staff or the member stands until they lift it).
+  const optOuts = items.flatMap((item) =>
+    item.kind === 'row' && item.sharing && uuidOf.has(item.member.memberId) ? [{ memberUuid: uuidOf.get(item.member.memberId)!, status: item.sharing }] : [],
+  );
+  await recordRosterOptOuts(trx, optOuts);
 
   await upsertMemberIdentifiers(
     trx,
