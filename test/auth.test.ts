@@ -164,6 +164,37 @@ describe('bearer tokens on /fhir', () => {
     expect(res.status).toBe(401);
   });
 
+  describe('access tokens forged or misused', () => {
+    const claims = () => ({ client_id: partner.clientId, org: `${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}`, actor_class: 'partner', auth_protocol: 'private_key_jwt', scope: 'system/Patient.$member-match' });
+    const sign = (build: (jwt: SignJWT) => SignJWT) => {
+      const key = ts.service.deps.signingKey;
+      return build(new SignJWT(claims()).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setAudience(ts.config.fhirBaseUrl)
+        .setSubject(partner.clientId).setJti(randomUUID()).setIssuedAt().setExpirationTime('5m')).sign(key.privateKey);
+    };
+    const cases: [string, () => Promise<string>][] = [
+      ['not yet valid (nbf ahead)', () => sign((jwt) => jwt.setIssuer(ts.config.publicBaseUrl).setNotBefore('10m'))],
+      ['from another issuer', () => sign((jwt) => jwt.setIssuer('https://issuer.evil.example'))],
+      ['HMAC-signed with our public key (algorithm confusion)', async () => {
+        const secret = new TextEncoder().encode(JSON.stringify(ts.service.deps.signingKey.publicJwk));
+        return new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: ts.service.deps.signingKey.kid, typ: 'at+jwt' }).setIssuer(ts.config.publicBaseUrl)
+          .setAudience(ts.config.fhirBaseUrl).setSubject(partner.clientId).setJti(randomUUID()).setExpirationTime('5m').sign(secret);
+      }],
+      ['claiming another actor class', () => sign((jwt) => jwt.setIssuer(ts.config.publicBaseUrl)).then(async () => {
+        const key = ts.service.deps.signingKey;
+        return new SignJWT({ ...claims(), actor_class: 'human' }).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setIssuer(ts.config.publicBaseUrl)
+          .setAudience(ts.config.fhirBaseUrl).setSubject(partner.clientId).setJti(randomUUID()).setExpirationTime('5m').sign(key.privateKey);
+      })],
+    ];
+    for (const [name, make] of cases) {
+      it(`refuses a token ${name}, and audits the refusal`, async () => {
+        const res = await postMemberMatch(ts, await make(), example());
+        expect(res.status).toBe(401);
+        const [event] = await latestAuditEvents(ts, 1);
+        expect(event).toMatchObject({ outcome: 'failure', http_status: 401, operation: 'member-match' });
+      });
+    }
+  });
+
   it('refuses an alg:none token', async () => {
     const unsigned = new UnsecuredJWT({ client_id: partner.clientId, org: 'x|y', actor_class: 'partner', scope: 'system/Patient.$member-match' })
       .setIssuer(ts.config.publicBaseUrl).setAudience(ts.config.fhirBaseUrl).setSubject(partner.clientId).setJti(randomUUID()).setExpirationTime('5m').encode();
