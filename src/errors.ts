@@ -92,6 +92,16 @@ export class BusinessRuleError extends AppError {
   readonly issueType: IssueType = 'business-rule';
 }
 
+/** 422 for a request whose match is with a human reviewer: names the case, and when to ask again. */
+export class ReviewPendingError extends BusinessRuleError {
+  constructor(
+    readonly caseId: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('manual-review-required', `the match is under manual review (case ${caseId}); submit the same request again later`);
+  }
+}
+
 /** 429: too many requests, or this client's matching is locked for a cooling-off period. */
 export class TooManyRequestsError extends AppError {
   readonly status = 429;

@@ -174,6 +174,40 @@ export interface AgentRegistrationsTable {
   disabled_at: Date | null;
 }
 
+export interface ReviewCasesTable {
+  id: Generated<string>;
+  status: Generated<string>;
+  reason: string;
+  partner_client_id: string;
+  partner_org_system: string;
+  partner_org_value: string;
+  request_key: string;
+  offered: JSONColumnType<Record<string, unknown>>;
+  link_request: JSONColumnType<Record<string, unknown>>;
+  candidates: JSONColumnType<unknown[]>;
+  model_version: string;
+  best_probability: number | null;
+  priority: Generated<number>;
+  sla_due_at: Date;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  decision: string | null;
+  decided_member_uuid: string | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+  decided_at: Date | null;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ReviewOutboxTable {
+  id: Generated<string>;
+  case_id: string;
+  created_at: Generated<Date>;
+  published_at: Date | null;
+}
+
 export interface Database {
   members: MembersTable;
   member_identifiers: MemberIdentifiersTable;
@@ -189,4 +223,6 @@ export interface Database {
   sharing_opt_outs: SharingOptOutsTable;
   workload_identities: WorkloadIdentitiesTable;
   agent_registrations: AgentRegistrationsTable;
+  review_cases: ReviewCasesTable;
+  review_outbox: ReviewOutboxTable;
 }

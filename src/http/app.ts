@@ -6,6 +6,7 @@ import { errorHandler } from './errors.js';
 import { requestContext } from './request-context.js';
 import { adminRouter } from './routes/admin.js';
 import { fhirRouter } from './routes/fhir.js';
+import { reviewRouter } from './routes/review.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 
 export function createApp(deps: AppDeps): Express {
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/oauth', oauthRouter(deps));
   app.use('/fhir', fhirRouter(deps));
   app.use('/admin', adminRouter(deps));
+  app.use('/review', reviewRouter(deps));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });

@@ -5,6 +5,7 @@ import {
   PayloadTooLargeError,
   ServiceUnavailableError,
   TooManyRequestsError,
+  ReviewPendingError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
 import { operationOutcome } from '../fhir/operation-outcome.js';
@@ -74,7 +75,7 @@ function sendError(req: Request, res: Response, error: AppError): void {
   }
   if (error.status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
   if (error.status === 503) res.set('Retry-After', '5');
-  if (error instanceof TooManyRequestsError) res.set('Retry-After', String(error.retryAfterSeconds));
+  if (error instanceof TooManyRequestsError || error instanceof ReviewPendingError) res.set('Retry-After', String(error.retryAfterSeconds));
   res
     .status(error.status)
     .type('application/fhir+json')

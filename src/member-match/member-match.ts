@@ -1,8 +1,11 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Parameters } from 'fhir/r4.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import { BusinessRuleError } from '../errors.js';
+import { BusinessRuleError, ReviewPendingError } from '../errors.js';
+import { canonicalJson } from '../audit/audit-trail.js';
+import { findCaseByRequest, openCase } from '../review/review-cases.js';
+import { findMemberSummary } from '../members/member-index.js';
 import type { Redis } from 'ioredis';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
@@ -13,9 +16,9 @@ import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from 
 import { memberMatchResponse } from '../fhir/resources.js';
 import type { Actor } from '../identity/actor.js';
 import { saveLink } from '../links/member-links.js';
-import type { MatchDecision } from '../matching/decision.js';
+import type { MatchDecision, MatchedMember } from '../matching/decision.js';
 import type { MatchModel } from '../matching/model.js';
-import { givenNameKey, nameKey } from '../matching/normalize.js';
+import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js';
 import { resolveMember } from '../matching/resolver.js';
 import type { Logger } from '../logger.js';
 
@@ -58,29 +61,27 @@ export async function memberMatch(
   if (consent.decision === 'deny') throw new BusinessRuleError(consent.reason, consent.message);
   audit.details.consentPolicy = consent.policyUri;
 
-  const model = await deps.matchModel();
-  const { decision, oversizedBlockKinds } = await resolveMember(
-    deps.db,
-    { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap },
-    offeredPerson(request),
-  );
-  if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
-  recordDecision(audit, decision);
-  await watchForBruteForce(deps, actor, audit, {
-    demographicsHash: personHash,
-    cardIdentifiers: [...request.cardIdentifiers, ...(request.subscriberId ? [request.subscriberId] : [])],
-    unmatched: decision.outcome !== 'matched',
-  });
-
-  if (decision.outcome === 'no-match') {
-    throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
-  }
-  if (decision.outcome === 'review') {
-    // Until the review queue exists, an uncertain or conflicting match is refused and recorded as such.
-    throw new BusinessRuleError('manual-review-required', 'the member could not be identified with confidence; manual review is required');
+  // A request already with a reviewer finds its case: pending stays pending; a decision is final (sticky),
+  // whatever a later automatic run would say.
+  const requestKey = reviewRequestKey(deps.phiHashKey, request);
+  const existing = await findCaseByRequest(deps.db, actor.organization, requestKey);
+  let matched: MatchedMember;
+  if (existing) {
+    audit.details.reviewCase = existing.id;
+    if (existing.status !== 'decided') throw new ReviewPendingError(existing.id, deps.config.review.retryAfterSeconds);
+    audit.details.decision = existing.decision === 'match' ? 'matched' : 'no-match';
+    audit.details.method = 'manual-review';
+    if (existing.decision !== 'match' || !existing.decidedMemberUuid) {
+      throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
+    }
+    const member = await findMemberSummary(deps.db, existing.decidedMemberUuid);
+    if (!member) throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
+    matched = { memberUuid: member.id, memberId: member.memberId };
+  } else {
+    matched = await resolveAutomatically(deps, actor, request, audit, personHash, requestKey);
   }
 
-  const { memberUuid, memberId } = decision.member;
+  const { memberUuid, memberId } = matched;
   audit.memberRef = memberUuid;
   // Our consent registry: a member who opted out, or revoked, is not disclosed whatever the partner's consent.
   const optedOut = await optOutStatus(deps.db, memberUuid);
@@ -105,6 +106,72 @@ export async function memberMatch(
     throw error;
   });
   return memberMatchResponse(deps.config.fhirBaseUrl, deps.config.memberIdentifierSystem, memberUuid, memberId);
+}
+
+/** The scorer's path: resolve, decide, and send uncertain matches to review (case + outbox + audit in one transaction). */
+async function resolveAutomatically(
+  deps: MemberMatchDeps,
+  actor: Actor,
+  request: MemberMatchRequest,
+  audit: RequestAudit,
+  personHash: string,
+  requestKey: string,
+): Promise<MatchedMember> {
+  const model = await deps.matchModel();
+  const offered = offeredPerson(request);
+  const { decision, oversizedBlockKinds } = await resolveMember(
+    deps.db,
+    { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap },
+    offered,
+  );
+  if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
+  recordDecision(audit, decision);
+  await watchForBruteForce(deps, actor, audit, {
+    demographicsHash: personHash,
+    cardIdentifiers: [...request.cardIdentifiers, ...(request.subscriberId ? [request.subscriberId] : [])],
+    unmatched: decision.outcome !== 'matched',
+  });
+
+  if (decision.outcome === 'no-match') {
+    throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
+  }
+  if (decision.outcome === 'review') {
+    const caseId = await deps.db.transaction().execute(async (trx) => {
+      const opened = await openCase(trx, {
+        reason: decision.reason,
+        partnerClientId: linkOwnerClientId(actor),
+        partnerOrganization: actor.organization,
+        requestKey,
+        offered,
+        linkRequest: { coverageToLink: request.coverageToLink ?? null, consent: request.consent ?? null },
+        candidates: decision.top,
+        modelVersion: decision.modelVersion,
+        bestProbability: decision.best.probability,
+        slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
+      });
+      audit.details.reviewCase = opened.id;
+      await writeRequestAudit(trx, audit, { outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required' });
+      return opened.id;
+    });
+    throw new ReviewPendingError(caseId, deps.config.review.retryAfterSeconds);
+  }
+  return decision.member;
+}
+
+/**
+ * Which request this is, for finding its review case again: a keyed hash of the normalised demographics, the
+ * card identifiers, the partner's own coverage and the consent — the same person asked about the same way.
+ */
+function reviewRequestKey(key: string, request: MemberMatchRequest): string {
+  const { identifiers: _identifiers, ...person } = normalizePerson(offeredPerson(request));
+  const material = canonicalJson({
+    person,
+    cards: [...request.cardIdentifiers].sort(),
+    subscriberId: request.subscriberId ?? null,
+    coverageToLink: request.coverageToLink?.identifier ?? null,
+    consent: request.consent ? createHash('sha256').update(canonicalJson(request.consent)).digest('hex') : null,
+  });
+  return createHmac('sha256', key).update(material).digest('base64url');
 }
 
 /**

@@ -1,0 +1,245 @@
+import { sql } from 'kysely';
+import type { SystemValue } from '../config.js';
+import type { DbOrTx } from '../db/database.js';
+import type { ScoredCandidate } from '../matching/decision.js';
+import type { PersonFields } from '../matching/record.js';
+
+/**
+ * Review cases in Postgres: the source of truth for human review. Claims are exclusive through row locks
+ * (`FOR UPDATE SKIP LOCKED`) with an expiring lease; decisions use optimistic concurrency (`version`, sent
+ * to reviewers as the ETag).
+ */
+
+export type CaseStatus = 'pending' | 'claimed' | 'decided';
+export type CaseDecision = 'match' | 'no-match';
+
+export interface ReviewCase {
+  id: string;
+  status: CaseStatus;
+  reason: string;
+  partnerClientId: string;
+  partnerOrganization: SystemValue;
+  offered: PersonFields;
+  /** What completing the link needs: the partner's CoverageToLink and Consent, as sent. */
+  linkRequest: Record<string, unknown>;
+  candidates: Pick<ScoredCandidate, 'memberUuid' | 'memberId' | 'probability' | 'matchWeight' | 'cardHit' | 'explanation'>[];
+  modelVersion: string;
+  bestProbability: number | null;
+  priority: number;
+  slaDueAt: Date;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  decision: CaseDecision | null;
+  decidedMemberUuid: string | null;
+  decidedBy: string | null;
+  decisionReason: string | null;
+  decidedAt: Date | null;
+  version: number;
+  createdAt: Date;
+}
+
+export interface NewCase {
+  reason: string;
+  partnerClientId: string;
+  partnerOrganization: SystemValue;
+  requestKey: string;
+  offered: PersonFields;
+  linkRequest: Record<string, unknown>;
+  candidates: ReviewCase['candidates'];
+  modelVersion: string;
+  bestProbability: number | undefined;
+  slaDueAt: Date;
+}
+
+/**
+ * Opens the case for this partner's request, or finds the one it already has (a resubmission). A new case
+ * also gets its outbox row, in the caller's transaction. Returns the case and whether it was new.
+ */
+export async function openCase(trx: DbOrTx, c: NewCase): Promise<{ id: string; created: boolean }> {
+  const inserted = await trx
+    .insertInto('review_cases')
+    .values({
+      reason: c.reason,
+      partner_client_id: c.partnerClientId,
+      partner_org_system: c.partnerOrganization.system,
+      partner_org_value: c.partnerOrganization.value,
+      request_key: c.requestKey,
+      offered: JSON.stringify(c.offered),
+      link_request: JSON.stringify(c.linkRequest),
+      candidates: JSON.stringify(c.candidates),
+      model_version: c.modelVersion,
+      best_probability: c.bestProbability ?? null,
+      sla_due_at: c.slaDueAt,
+    })
+    .onConflict((oc) => oc.columns(['partner_org_system', 'partner_org_value', 'request_key']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted) {
+    await trx.insertInto('review_outbox').values({ case_id: inserted.id }).execute();
+    return { id: inserted.id, created: true };
+  }
+  const existing = await findCaseByRequest(trx, c.partnerOrganization, c.requestKey);
+  if (!existing) throw new Error('review case vanished');
+  return { id: existing.id, created: false };
+}
+
+export async function findCaseByRequest(db: DbOrTx, organization: SystemValue, requestKey: string): Promise<ReviewCase | undefined> {
+  const row = await db
+    .selectFrom('review_cases')
+    .selectAll()
+    .where('partner_org_system', '=', organization.system)
+    .where('partner_org_value', '=', organization.value)
+    .where('request_key', '=', requestKey)
+    .executeTakeFirst();
+  return row && toCase(row);
+}
+
+export async function findCase(db: DbOrTx, id: string): Promise<ReviewCase | undefined> {
+  const row = await db.selectFrom('review_cases').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toCase(row);
+}
+
+export interface CaseFilter {
+  status?: CaseStatus | undefined;
+  reason?: string | undefined;
+  partnerClientId?: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+export async function listCases(db: DbOrTx, filter: CaseFilter): Promise<ReviewCase[]> {
+  let query = db.selectFrom('review_cases').selectAll();
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.reason) query = query.where('reason', '=', filter.reason);
+  if (filter.partnerClientId) query = query.where('partner_client_id', '=', filter.partnerClientId);
+  const rows = await query.orderBy('priority', 'desc').orderBy('created_at').limit(filter.limit).offset(filter.offset).execute();
+  return rows.map(toCase);
+}
+
+/**
+ * Claims the most urgent open case for a reviewer: a pending case, or a claimed one whose lease expired.
+ * `SKIP LOCKED` makes concurrent claims take different cases.
+ */
+export async function claimNextCase(db: DbOrTx, reviewer: string, leaseSeconds: number): Promise<ReviewCase | undefined> {
+  const row = await sql<{ id: string }>`
+    UPDATE review_cases SET status = 'claimed', lease_owner = ${reviewer},
+      lease_expires_at = now() + make_interval(secs => ${leaseSeconds}), version = version + 1, updated_at = now()
+    WHERE id = (
+      SELECT id FROM review_cases
+      WHERE status = 'pending' OR (status = 'claimed' AND lease_expires_at < now())
+      ORDER BY priority DESC, created_at
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED)
+    RETURNING id`.execute(db);
+  const id = row.rows[0]?.id;
+  return id ? findCase(db, id) : undefined;
+}
+
+/** Extends or gives up a lease; only the holder of a live lease may. Returns the updated case, or undefined. */
+export async function changeLease(db: DbOrTx, id: string, reviewer: string, leaseSeconds: number | 'release'): Promise<ReviewCase | undefined> {
+  const result = await db
+    .updateTable('review_cases')
+    .set(
+      leaseSeconds === 'release'
+        ? { status: 'pending', lease_owner: null, lease_expires_at: null, version: sql`version + 1`, updated_at: sql`now()` }
+        : { lease_expires_at: sql`now() + make_interval(secs => ${leaseSeconds})`, version: sql`version + 1`, updated_at: sql`now()` },
+    )
+    .where('id', '=', id)
+    .where('status', '=', 'claimed')
+    .where('lease_owner', '=', reviewer)
+    .where('lease_expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0 ? findCase(db, id) : undefined;
+}
+
+export type DecideOutcome = { ok: true; review: ReviewCase } | { ok: false; why: 'not-found' | 'stale' | 'not-claimed-by-you' | 'decided' };
+
+/**
+ * Records a reviewer's decision, if the case is at the version the reviewer saw (ETag) and the reviewer holds
+ * its lease. A decided case is final here; changing it takes another manual decision (not built yet).
+ */
+export async function decideCase(
+  db: DbOrTx,
+  id: string,
+  reviewer: string,
+  expectedVersion: number,
+  decision: { decision: CaseDecision; memberUuid: string | undefined; reason: string },
+): Promise<DecideOutcome> {
+  const current = await findCase(db, id);
+  if (!current) return { ok: false, why: 'not-found' };
+  if (current.status === 'decided') return { ok: false, why: 'decided' };
+  if (current.version !== expectedVersion) return { ok: false, why: 'stale' };
+  if (current.status !== 'claimed' || current.leaseOwner !== reviewer || (current.leaseExpiresAt && current.leaseExpiresAt < new Date())) {
+    return { ok: false, why: 'not-claimed-by-you' };
+  }
+  const result = await db
+    .updateTable('review_cases')
+    .set({
+      status: 'decided',
+      decision: decision.decision,
+      decided_member_uuid: decision.memberUuid ?? null,
+      decided_by: reviewer,
+      decision_reason: decision.reason,
+      decided_at: new Date(),
+      lease_owner: null,
+      lease_expires_at: null,
+      version: sql`version + 1`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return { ok: false, why: 'stale' };
+  return { ok: true, review: (await findCase(db, id))! };
+}
+
+type CaseRow = {
+  id: string;
+  status: string;
+  reason: string;
+  partner_client_id: string;
+  partner_org_system: string;
+  partner_org_value: string;
+  offered: unknown;
+  link_request: unknown;
+  candidates: unknown;
+  model_version: string;
+  best_probability: number | null;
+  priority: number;
+  sla_due_at: Date;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  decision: string | null;
+  decided_member_uuid: string | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+  decided_at: Date | null;
+  version: number;
+  created_at: Date;
+};
+
+function toCase(row: CaseRow): ReviewCase {
+  return {
+    id: row.id,
+    status: row.status as CaseStatus,
+    reason: row.reason,
+    partnerClientId: row.partner_client_id,
+    partnerOrganization: { system: row.partner_org_system, value: row.partner_org_value },
+    offered: row.offered as PersonFields,
+    linkRequest: row.link_request as Record<string, unknown>,
+    candidates: row.candidates as ReviewCase['candidates'],
+    modelVersion: row.model_version,
+    bestProbability: row.best_probability,
+    priority: row.priority,
+    slaDueAt: row.sla_due_at,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at,
+    decision: row.decision as CaseDecision | null,
+    decidedMemberUuid: row.decided_member_uuid,
+    decidedBy: row.decided_by,
+    decisionReason: row.decision_reason,
+    decidedAt: row.decided_at,
+    version: row.version,
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,143 @@
+import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { devIdpToken } from '../src/identity/humans.js';
+import {
+  importRows,
+  latestAuditEvents,
+  NEW_PAYER_ORG,
+  partnerToken,
+  postMemberMatch,
+  registerTestPartner,
+  startTestService,
+  type TestService,
+} from './support/service.js';
+
+/** The review queue: uncertain matches become cases that staff decide, and the partner then gets the answer. */
+let ts: TestService;
+let token: string;
+
+beforeAll(async () => {
+  ts = await startTestService({ DEV_MODE: 'true', REVIEW_LEASE_SECONDS: '2', REVIEW_RETRY_AFTER_SECONDS: '60' });
+  // Pairs of records that fit a request equally well: every request about them is a conflict → review.
+  await importRows(ts, [
+    '30001,L200,self,Sam,,Lee,,2001-01-01,male,,,,,,,CL1,,,,',
+    '30002,L200,child,Sam,,Lee,,2001-01-01,male,,,,,,,CL2,,,,',
+    '30003,L300,self,Kim,,Park,,1990-05-05,female,,,,,,,CP1,,,,',
+    '30004,L300,child,Kim,,Park,,1990-05-05,female,,,,,,,CP2,,,,',
+    '30005,L400,self,Ray,,Diaz,,1985-03-03,male,,,,,,,CD1,,,,',
+    '30006,L400,child,Ray,,Diaz,,1985-03-03,male,,,,,,,CD2,,,,',
+  ]);
+  token = await partnerToken(ts, await registerTestPartner(ts));
+});
+afterAll(() => ts?.stop());
+
+function requestFor(given: string, family: string, birthDate: string, gender: 'male' | 'female', subscriberId: string): Parameters {
+  const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+  const patient = request.parameter!.find((p) => p.name === 'MemberPatient')!.resource as Patient;
+  Object.assign(patient, { name: [{ family, given: [given] }], birthDate, gender, identifier: undefined, address: undefined, telecom: undefined });
+  const coverage = request.parameter!.find((p) => p.name === 'CoverageToMatch')!.resource as Coverage;
+  delete coverage.identifier;
+  coverage.subscriberId = subscriberId;
+  return request;
+}
+const sam = () => requestFor('Sam', 'Lee', '2001-01-01', 'male', 'L200');
+const kim = () => requestFor('Kim', 'Park', '1990-05-05', 'female', 'L300');
+const ray = () => requestFor('Ray', 'Diaz', '1985-03-03', 'male', 'L400');
+const staff = (user: string, roles: string[]) => devIdpToken(ts.service.deps.db, ts.config, user, roles);
+async function call(method: string, path: string, bearer: string, options: { body?: unknown; headers?: Record<string, string> } = {}) {
+  const res = await fetch(`${ts.url}/review${path}`, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, ...(options.body ? { 'content-type': 'application/json' } : {}), ...options.headers },
+    body: options.body ? JSON.stringify(options.body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, etag: res.headers.get('etag'), body: text ? (JSON.parse(text) as any) : undefined };
+}
+const reason = (body: any) => body?.issue?.[0]?.details?.coding?.[0]?.code;
+
+describe('review queue', () => {
+  let samCase: string;
+  let claimedByOthers: string[] = [];
+
+  it('turns an uncertain match into one case with its outbox row, and tells the partner when to ask again', async () => {
+    const first = await postMemberMatch(ts, token, sam());
+    expect(first.status).toBe(422);
+    expect(reason(first.body)).toBe('manual-review-required');
+    expect(first.headers.get('retry-after')).toBe('60');
+    const [event] = await latestAuditEvents(ts, 1);
+    samCase = (event!.details as { reviewCase: string }).reviewCase;
+    expect(first.body.issue[0].diagnostics).toContain(samCase);
+
+    const again = await postMemberMatch(ts, token, sam());
+    expect(reason(again.body)).toBe('manual-review-required');
+    const cases = await ts.service.deps.db.selectFrom('review_cases').select('id').execute();
+    expect(cases.map((c) => c.id)).toEqual([samCase]);
+    const outbox = await ts.service.deps.db.selectFrom('review_outbox').selectAll().execute();
+    expect(outbox.map((o) => o.case_id)).toEqual([samCase]);
+  });
+
+  it('gives two reviewers claiming at once two different cases', async () => {
+    await postMemberMatch(ts, token, kim());
+    const [a, b] = await Promise.all([call('POST', '/cases/claim', await staff('ann', ['reviewer'])), call('POST', '/cases/claim', await staff('ben', ['reviewer']))]);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(a.body.id).not.toBe(b.body.id);
+    claimedByOthers = [a.body.id, b.body.id];
+    // Side by side: the request and each candidate, contact details masked, with per-field weights.
+    expect(a.body.candidates).toHaveLength(2);
+    expect(a.body.candidates[0].explanation.length).toBeGreaterThan(0);
+    expect(a.body.request).toMatchObject({ birthDate: expect.any(String) });
+  });
+
+  it('returns a case whose lease expired to the queue', async () => {
+    await new Promise((r) => setTimeout(r, 2_300));
+    const again = await call('POST', '/cases/claim', await staff('cal', ['reviewer']));
+    expect(again.status).toBe(200);
+    expect(claimedByOthers).toContain(again.body.id); // a case whose lease lapsed, claimed anew
+    expect(again.body.leaseOwner).toBe('cal');
+  });
+
+  it('lets the reviewer decide with the ETag; a stale ETag is 412; then the partner gets the member', async () => {
+    await postMemberMatch(ts, token, ray());
+    const reviewerToken = await staff('dee', ['reviewer']);
+    let claimed = await call('POST', '/cases/claim', reviewerToken);
+    while (claimed.status === 200 && claimed.body.candidates[0].member.family !== 'Diaz') {
+      claimed = await call('POST', '/cases/claim', reviewerToken);
+    }
+    expect(claimed.status).toBe(200);
+    const chosen = claimed.body.candidates.find((c: any) => c.memberRef)!.memberRef as string;
+    const stale = await call('POST', `/cases/${claimed.body.id}/decision`, reviewerToken, {
+      body: { decision: 'match', memberRef: chosen, reason: 'confirmed by phone' },
+      headers: { 'if-match': `"${Number(claimed.body.version) - 1}"` },
+    });
+    expect(stale.status).toBe(412);
+    const decided = await call('POST', `/cases/${claimed.body.id}/decision`, reviewerToken, {
+      body: { decision: 'match', memberRef: chosen, reason: 'confirmed by phone' },
+      headers: { 'if-match': claimed.etag! },
+    });
+    expect(decided.status).toBe(200);
+    const [event] = await latestAuditEvents(ts, 1);
+    expect(event).toMatchObject({ operation: 'review-decide', actor_class: 'human', client_id: 'human:dee', member_ref: chosen, reason_code: 'decided-match' });
+
+    // The partner resubmits the same request: the manual decision answers, and the link is written.
+    const answered = await postMemberMatch(ts, token, ray());
+    expect(answered.status).toBe(200);
+    const memberId = answered.body.parameter.find((p: any) => p.name === 'MemberIdentifier').valueIdentifier.value;
+    expect(['30005', '30006']).toContain(memberId);
+    const [matchEvent] = await latestAuditEvents(ts, 1);
+    expect(matchEvent!.details).toMatchObject({ method: 'manual-review', reviewCase: claimed.body.id });
+  });
+
+  it('refuses a human without the reviewer role, and a decision without the claim', async () => {
+    const auditor = await call('POST', '/cases/claim', await staff('eve', ['auditor']));
+    expect(auditor.status).toBe(403);
+    expect(reason(auditor.body)).toBe('role-missing');
+    const view = await call('GET', `/cases/${samCase}`, await staff('fay', ['reviewer']));
+    const unclaimed = await call('POST', `/cases/${samCase}/decision`, await staff('fay', ['reviewer']), {
+      body: { decision: 'no-match', reason: 'not the same person' },
+      headers: { 'if-match': view.etag! },
+    });
+    expect([403, 412]).toContain(unclaimed.status);
+  });
+});
