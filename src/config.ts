@@ -53,6 +53,7 @@ const configSchema = z
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
     TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+    RUN_WORKERS: booleanFlag.prefault('true'),
     REVIEW_SLA_HOURS: z.coerce.number().positive().default(24),
     REVIEW_LEASE_SECONDS: z.coerce.number().int().min(1).default(300),
     REVIEW_RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(3600),
@@ -100,6 +101,7 @@ const configSchema = z
           : { port: env.TLS_PORT, certFile: env.TLS_CERT_FILE!, keyFile: env.TLS_KEY_FILE!, clientCaFile: env.TLS_CLIENT_CA_FILE! },
       oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
       devMode: env.DEV_MODE,
+      runWorkers: env.RUN_WORKERS,
       review: { slaHours: env.REVIEW_SLA_HOURS, leaseSeconds: env.REVIEW_LEASE_SECONDS, retryAfterSeconds: env.REVIEW_RETRY_AFTER_SECONDS },
       limits: {
         requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,

@@ -1,8 +1,9 @@
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startService } from './service.js';
+import { startWorkers } from './workers.js';
 
-/** API server entry point: `npm start`. */
+/** API server entry point, with the queue workers in-process unless RUN_WORKERS=false: `npm start`. */
 async function main(): Promise<void> {
   let config;
   try {
@@ -16,7 +17,8 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
-  logger.info({ url: service.url, fhirBase: config.fhirBaseUrl }, 'member-match listening');
+  logger.info({ url: service.url, tlsUrl: service.tlsUrl, fhirBase: config.fhirBaseUrl }, 'member-match listening');
+  const workers = config.runWorkers ? startWorkers(config, service.deps.db, logger) : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    await workers?.stop();
     await service.close();
     process.exit(0);
   };

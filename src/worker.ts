@@ -1,0 +1,38 @@
+import { ConfigError, loadConfig } from './config.js';
+import { openDatabase } from './db/database.js';
+import { createLogger } from './logger.js';
+import { startWorkers } from './workers.js';
+
+/**
+ * Queue-worker entry point (`npm run start:worker`), for running workers apart from the API. `npm start`
+ * runs the same workers inside the API process unless RUN_WORKERS=false.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const db = await openDatabase(config.databaseUrl, 4);
+  const workers = startWorkers(config, db, logger);
+  logger.info('member-match workers running');
+  const stop = async () => {
+    await workers.stop();
+    await db.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+main().catch((error: unknown) => {
+  const e = error as { name?: string; code?: string; message?: string };
+  console.error(`member-match workers failed to start: ${e?.name ?? 'Error'} ${e?.code ?? ''} ${e?.message ?? ''}`);
+  process.exit(1);
+});

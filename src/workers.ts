@@ -1,0 +1,17 @@
+import type { Config } from './config.js';
+import type { Db } from './db/database.js';
+import type { Logger } from './logger.js';
+import { createReviewQueue, startOutboxRelay } from './review/outbox-relay.js';
+
+/** The background work of member-match: today, the review outbox relay. */
+export function startWorkers(config: Config, db: Db, logger: Logger): { stop(): Promise<void> } {
+  const queue = createReviewQueue(config.redisUrl, config.redisKeyPrefix);
+  queue.on('error', (error: Error) => logger.warn({ errName: error.name }, 'review queue connection problem'));
+  const relay = startOutboxRelay(db, queue, logger);
+  return {
+    async stop() {
+      await relay.stop();
+      await queue.close().catch(() => undefined);
+    },
+  };
+}
