@@ -316,9 +316,12 @@ program
   .command('request')
   .option('--recipient <system|value>', 'consent recipient (the partner organisation)', systemValueOption)
   .option('--policy <policy>', 'consent policy: sensitive or regular', 'sensitive')
+  .option('--birth-date <date>', "replace the member's birth date (e.g. a typo that needs a human reviewer)")
   .description('print the HL7 HRex example $member-match request with its consent period moved to today')
-  .action((options: { recipient?: { system: string; value: string }; policy: 'regular' | 'sensitive' }) => {
-    console.log(JSON.stringify(hrexExampleRequest({ policy: options.policy, ...(options.recipient ? { recipient: options.recipient } : {}) }), null, 2));
+  .action((options: { recipient?: { system: string; value: string }; policy: 'regular' | 'sensitive'; birthDate?: string }) => {
+    const request = hrexExampleRequest({ policy: options.policy, ...(options.recipient ? { recipient: options.recipient } : {}) });
+    if (options.birthDate) (request.parameter!.find((p) => p.name === 'MemberPatient')!.resource as { birthDate?: string }).birthDate = options.birthDate;
+    console.log(JSON.stringify(request, null, 2));
   });
 
 const positiveInt = (text: string) => {
