@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReviewQueue, relayOnce } from '../src/review/outbox-relay.js';
+import { CASE_JOB, createReviewQueue, relayOnce, SLA_JOB } from '../src/review/outbox-relay.js';
+import { escalateIfOpen, startReviewWorker } from '../src/review/sla.js';
+import { createLogger } from '../src/logger.js';
 import { openCase } from '../src/review/review-cases.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -22,7 +24,7 @@ afterAll(async () => {
   await t.drop();
 });
 
-async function newCase(n: number): Promise<string> {
+async function newCase(n: number, dueInMs = 86_400_000): Promise<string> {
   const client = await registerPartnerClient(t.db, { name: `p${n}`, organization: { system: 'urn:test', value: `org-${n}` }, jwks: { keys: [] }, scopes: [] });
   const opened = await t.db.transaction().execute((trx) =>
     openCase(trx, {
@@ -35,7 +37,7 @@ async function newCase(n: number): Promise<string> {
       candidates: [],
       modelVersion: 'test',
       bestProbability: 0.5,
-      slaDueAt: new Date(Date.now() + 86_400_000),
+      slaDueAt: new Date(Date.now() + dueInMs),
     }),
   );
   return opened.id;
@@ -54,6 +56,29 @@ describe('review outbox relay', () => {
     await t.db.updateTable('review_outbox').set({ published_at: null }).execute();
     expect(await relayOnce(t.db, queue)).toBe(2);
     const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'completed']);
-    expect(jobs.map((j) => j.id).sort()).toEqual([...ids].sort());
+    expect(jobs.filter((j) => j.name === CASE_JOB).map((j) => j.id).sort()).toEqual([...ids].sort());
+    expect(jobs.filter((j) => j.name === SLA_JOB).map((j) => j.id).sort()).toEqual(ids.map((id) => `sla-${id}`).sort());
+  });
+
+  it('escalates a case still open at its SLA deadline, with an audit event, and leaves decided ones alone', async () => {
+    const overdue = await newCase(3, 1_000);
+    expect(await relayOnce(t.db, queue)).toBe(1);
+    const worker = startReviewWorker(t.db, 'redis://127.0.0.1:6379', prefix, createLogger('silent'));
+    try {
+      for (let i = 0; i < 50; i++) {
+        const c = await t.db.selectFrom('review_cases').select('priority').where('id', '=', overdue).executeTakeFirstOrThrow();
+        if (c.priority > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await worker.close();
+    }
+    expect((await t.db.selectFrom('review_cases').select('priority').where('id', '=', overdue).executeTakeFirstOrThrow()).priority).toBe(1);
+    const events = await t.db.selectFrom('audit_events').selectAll().where('operation', '=', 'review-sla').execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.details).toMatchObject({ reviewCase: overdue, priority: 1 });
+    expect(await escalateIfOpen(t.db, overdue)).toBe(true); // still open: escalates again when asked
+    await t.db.updateTable('review_cases').set({ status: 'decided' }).where('id', '=', overdue).execute();
+    expect(await escalateIfOpen(t.db, overdue)).toBe(false);
   });
 });

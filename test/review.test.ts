@@ -129,6 +129,15 @@ describe('review queue', () => {
     expect(matchEvent!.details).toMatchObject({ method: 'manual-review', reviewCase: claimed.body.id });
   });
 
+  it('reports counts by state and reason and the oldest open case', async () => {
+    const stats = await call('GET', '/stats', await staff('gus', ['supervisor']));
+    expect(stats.status).toBe(200);
+    expect(stats.body.byStatus.decided).toBe(1);
+    expect((stats.body.byStatus.pending ?? 0) + (stats.body.byStatus.claimed ?? 0)).toBe(2);
+    expect(stats.body.openByReason.conflict).toBe(2);
+    expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);
+  });
+
   it('refuses a human without the reviewer role, and a decision without the claim', async () => {
     const auditor = await call('POST', '/cases/claim', await staff('eve', ['auditor']));
     expect(auditor.status).toBe(403);

@@ -11,15 +11,19 @@ import type { Logger } from '../logger.js';
  */
 
 export const REVIEW_QUEUE = 'review';
+export const CASE_JOB = 'review-case';
+export const SLA_JOB = 'sla-check';
+
+export function redisConnection(redisUrl: string) {
+  const url = new URL(redisUrl);
+  return { host: url.hostname, port: Number(url.port || 6379), ...(url.password ? { password: decodeURIComponent(url.password) } : {}) };
+}
 
 export function createReviewQueue(redisUrl: string, keyPrefix: string): Queue {
-  const url = new URL(redisUrl);
   return new Queue(REVIEW_QUEUE, {
     prefix: `${keyPrefix}bull`,
     connection: {
-      host: url.hostname,
-      port: Number(url.port || 6379),
-      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      ...redisConnection(redisUrl),
       // Fail fast while Redis is down: the outbox keeps the work, the relay retries.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -45,12 +49,23 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 /** Publishes up to `batch` unpublished rows; returns how many. Throws (and publishes nothing) if Redis fails. */
 export async function relayOnce(db: Db, queue: Queue, batch = 100): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const rows = await sql<{ id: string; case_id: string }>`
-      SELECT id, case_id FROM review_outbox WHERE published_at IS NULL ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`.execute(trx);
+    const rows = await sql<{ id: string; case_id: string; sla_due_at: Date }>`
+      SELECT o.id, o.case_id, c.sla_due_at FROM review_outbox o JOIN review_cases c ON c.id = o.case_id
+      WHERE o.published_at IS NULL ORDER BY o.id LIMIT ${batch} FOR UPDATE OF o SKIP LOCKED`.execute(trx);
     if (rows.rows.length === 0) return 0;
+    // Each case: its announcement, and a job delayed until its SLA deadline that escalates it if still open.
     // BullMQ waits for a connection rather than failing: bound the wait, so a dead Redis fails this batch.
     await withTimeout(
-      queue.addBulk(rows.rows.map((r) => ({ name: 'review-case', data: { caseId: r.case_id }, opts: { jobId: r.case_id, removeOnComplete: true } }))),
+      queue.addBulk(
+        rows.rows.flatMap((r) => [
+          { name: CASE_JOB, data: { caseId: r.case_id }, opts: { jobId: r.case_id, removeOnComplete: true } },
+          {
+            name: SLA_JOB,
+            data: { caseId: r.case_id },
+            opts: { jobId: `sla-${r.case_id}`, delay: Math.max(0, new Date(r.sla_due_at).getTime() - Date.now()), removeOnComplete: true },
+          },
+        ]),
+      ),
       PUBLISH_TIMEOUT_MS,
     );
     await trx

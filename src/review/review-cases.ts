@@ -243,3 +243,31 @@ function toCase(row: CaseRow): ReviewCase {
     createdAt: row.created_at,
   };
 }
+
+export interface ReviewStats {
+  byStatus: Record<string, number>;
+  openByReason: Record<string, number>;
+  overdue: number;
+  oldestOpenAgeSeconds: number | null;
+}
+
+/** Counts for `GET /review/stats`: cases by state, open cases by reason, overdue ones, the oldest open case's age. */
+export async function reviewStats(db: DbOrTx): Promise<ReviewStats> {
+  const byStatus = await db.selectFrom('review_cases').select(['status', db.fn.countAll<string>().as('n')]).groupBy('status').execute();
+  const byReason = await db
+    .selectFrom('review_cases')
+    .select(['reason', db.fn.countAll<string>().as('n')])
+    .where('status', '!=', 'decided')
+    .groupBy('reason')
+    .execute();
+  const open = await sql<{ overdue: string; oldest: number | null }>`
+    SELECT count(*) FILTER (WHERE sla_due_at < now()) AS overdue,
+           extract(epoch FROM now() - min(created_at))::float8 AS oldest
+    FROM review_cases WHERE status <> 'decided'`.execute(db);
+  return {
+    byStatus: Object.fromEntries(byStatus.map((r) => [r.status, Number(r.n)])),
+    openByReason: Object.fromEntries(byReason.map((r) => [r.reason, Number(r.n)])),
+    overdue: Number(open.rows[0]?.overdue ?? 0),
+    oldestOpenAgeSeconds: open.rows[0]?.oldest === null || open.rows[0]?.oldest === undefined ? null : Math.round(open.rows[0].oldest),
+  };
+}

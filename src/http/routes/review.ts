@@ -7,7 +7,7 @@ import { findMemberSummary } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { enforceRequestRate } from '../../policy/limits.js';
-import { changeLease, claimNextCase, decideCase, findCase, listCases, type ReviewCase } from '../../review/review-cases.js';
+import { changeLease, claimNextCase, decideCase, findCase, listCases, reviewStats, type ReviewCase } from '../../review/review-cases.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
 
@@ -120,6 +120,10 @@ export function reviewRouter(deps: AppDeps): Router {
     if (!query.success) throw new InvalidRequestError('query-invalid', 'status, reason, partner, limit (1–100) and offset are the filters');
     const cases = await listCases(deps.db, { ...query.data, partnerClientId: query.data.partner });
     await ok(res, cases.map(summary), 'ok');
+  });
+
+  router.get('/stats', auditAs('review-stats'), authenticated, allow('work-review-case'), async (_req, res) => {
+    await ok(res, await reviewStats(deps.db), 'ok');
   });
 
   router.post('/cases/claim', auditAs('review-claim'), authenticated, allow('work-review-case'), async (_req, res) => {
