@@ -44,6 +44,7 @@ async function main(): Promise<void> {
               modelVersion: 'bench',
               bestProbability: 0.9,
               slaDueAt: new Date(Date.now() + 86_400_000),
+              highRisk: false,
             });
             await appendAuditEvent(trx, { operation: 'member-match', outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required', details: { reviewCase: opened.id } });
           });

@@ -38,6 +38,7 @@ async function newCase(n: number, dueInMs = 86_400_000): Promise<string> {
       modelVersion: 'test',
       bestProbability: 0.5,
       slaDueAt: new Date(Date.now() + dueInMs),
+      highRisk: false,
     }),
   );
   return opened.id;

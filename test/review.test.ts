@@ -119,6 +119,17 @@ describe('review queue', () => {
     expect(decided.status).toBe(200);
     const [event] = await latestAuditEvents(ts, 1);
     expect(event).toMatchObject({ operation: 'review-decide', actor_class: 'human', client_id: 'human:dee', member_ref: chosen, reason_code: 'decided-match' });
+    // The consent is #sensitive: high risk, so a second, different reviewer must confirm (four eyes).
+    expect(decided.body).toMatchObject({ status: 'awaiting-confirmation', highRisk: true, decidedBy: 'dee' });
+    expect(reason((await postMemberMatch(ts, token, ray())).body)).toBe('manual-review-required');
+    const self = await call('POST', `/cases/${claimed.body.id}/confirm`, reviewerToken, { body: { agree: true, reason: 'me again' }, headers: { 'if-match': decided.etag! } });
+    expect(self.status).toBe(403);
+    expect(reason(self.body)).toBe('four-eyes');
+    const notReviewer = await call('POST', `/cases/${claimed.body.id}/confirm`, await staff('hal', ['auditor']), { body: { agree: true, reason: 'x' }, headers: { 'if-match': decided.etag! } });
+    expect(reason(notReviewer.body)).toBe('role-missing');
+    const confirmed = await call('POST', `/cases/${claimed.body.id}/confirm`, await staff('ivy', ['supervisor']), { body: { agree: true, reason: 'agreed' }, headers: { 'if-match': decided.etag! } });
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body).toMatchObject({ status: 'decided', confirmedBy: 'ivy' });
 
     // The partner resubmits the same request: the manual decision answers, and the link is written.
     const answered = await postMemberMatch(ts, token, ray());
@@ -132,7 +143,7 @@ describe('review queue', () => {
   it('reports counts by state and reason and the oldest open case', async () => {
     const stats = await call('GET', '/stats', await staff('gus', ['supervisor']));
     expect(stats.status).toBe(200);
-    expect(stats.body.byStatus.decided).toBe(1);
+    expect(stats.body.byStatus.decided).toBe(1); // confirmed by a second reviewer
     expect((stats.body.byStatus.pending ?? 0) + (stats.body.byStatus.claimed ?? 0)).toBe(2);
     expect(stats.body.openByReason.conflict).toBe(2);
     expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);

@@ -197,6 +197,8 @@ export interface ReviewCasesTable {
   decision_reason: string | null;
   decided_at: Date | null;
   version: Generated<number>;
+  high_risk: Generated<boolean>;
+  confirmed_by: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

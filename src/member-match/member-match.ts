@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
 import { enforceNoLockout, recordMatchAttempt } from '../policy/limits.js';
-import { evaluateHrexConsent } from '../consent/hrex-consent.js';
+import { evaluateHrexConsent, HREX_CONSENT_POLICY_SENSITIVE } from '../consent/hrex-consent.js';
 import { optOutStatus } from '../consent/opt-out-registry.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { memberMatchResponse } from '../fhir/resources.js';
@@ -148,6 +148,7 @@ async function resolveAutomatically(
         modelVersion: decision.modelVersion,
         bestProbability: decision.best.probability,
         slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
+        highRisk: isHighRisk(request, decision),
       });
       audit.details.reviewCase = opened.id;
       await writeRequestAudit(trx, audit, { outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required' });
@@ -156,6 +157,16 @@ async function resolveAutomatically(
     throw new ReviewPendingError(caseId, deps.config.review.retryAfterSeconds);
   }
   return decision.member;
+}
+
+/**
+ * Cases a second reviewer must confirm (four eyes): a #sensitive consent (the member's sensitive data may
+ * follow the link), candidates in conflict, or a card that points at someone other than the best candidate.
+ */
+function isHighRisk(request: MemberMatchRequest, decision: Extract<MatchDecision, { outcome: 'review' }>): boolean {
+  const sensitive = request.consent?.policy?.some((p) => p.uri === HREX_CONSENT_POLICY_SENSITIVE) ?? false;
+  const cardElsewhere = decision.top.some((c) => c.cardHit && c.memberUuid !== decision.best.memberUuid);
+  return sensitive || decision.reason === 'conflict' || cardElsewhere;
 }
 
 /**

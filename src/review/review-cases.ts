@@ -10,7 +10,7 @@ import type { PersonFields } from '../matching/record.js';
  * to reviewers as the ETag).
  */
 
-export type CaseStatus = 'pending' | 'claimed' | 'decided';
+export type CaseStatus = 'pending' | 'claimed' | 'awaiting-confirmation' | 'decided';
 export type CaseDecision = 'match' | 'no-match';
 
 export interface ReviewCase {
@@ -35,6 +35,9 @@ export interface ReviewCase {
   decisionReason: string | null;
   decidedAt: Date | null;
   version: number;
+  /** Needs a second, different reviewer to confirm the decision (four eyes). */
+  highRisk: boolean;
+  confirmedBy: string | null;
   createdAt: Date;
 }
 
@@ -49,6 +52,7 @@ export interface NewCase {
   modelVersion: string;
   bestProbability: number | undefined;
   slaDueAt: Date;
+  highRisk: boolean;
 }
 
 /**
@@ -70,6 +74,7 @@ export async function openCase(trx: DbOrTx, c: NewCase): Promise<{ id: string; c
       model_version: c.modelVersion,
       best_probability: c.bestProbability ?? null,
       sla_due_at: c.slaDueAt,
+      high_risk: c.highRisk,
     })
     .onConflict((oc) => oc.columns(['partner_org_system', 'partner_org_value', 'request_key']).doNothing())
     .returning('id')
@@ -167,7 +172,7 @@ export async function decideCase(
 ): Promise<DecideOutcome> {
   const current = await findCase(db, id);
   if (!current) return { ok: false, why: 'not-found' };
-  if (current.status === 'decided') return { ok: false, why: 'decided' };
+  if (current.status === 'decided' || current.status === 'awaiting-confirmation') return { ok: false, why: 'decided' };
   if (current.version !== expectedVersion) return { ok: false, why: 'stale' };
   if (current.status !== 'claimed' || current.leaseOwner !== reviewer || (current.leaseExpiresAt && current.leaseExpiresAt < new Date())) {
     return { ok: false, why: 'not-claimed-by-you' };
@@ -175,7 +180,7 @@ export async function decideCase(
   const result = await db
     .updateTable('review_cases')
     .set({
-      status: 'decided',
+      status: current.highRisk ? 'awaiting-confirmation' : 'decided',
       decision: decision.decision,
       decided_member_uuid: decision.memberUuid ?? null,
       decided_by: reviewer,
@@ -186,6 +191,41 @@ export async function decideCase(
       version: sql`version + 1`,
       updated_at: sql`now()`,
     })
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return { ok: false, why: 'stale' };
+  return { ok: true, review: (await findCase(db, id))! };
+}
+
+export type ConfirmOutcome = { ok: true; review: ReviewCase } | { ok: false; why: 'not-found' | 'stale' | 'not-awaiting' | 'same-reviewer' };
+
+/**
+ * The second pair of eyes: a different reviewer confirms the proposed decision (the case is decided) or
+ * rejects it (the case returns to the queue, the proposal cleared).
+ */
+export async function confirmCase(db: DbOrTx, id: string, reviewer: string, expectedVersion: number, agree: boolean): Promise<ConfirmOutcome> {
+  const current = await findCase(db, id);
+  if (!current) return { ok: false, why: 'not-found' };
+  if (current.status !== 'awaiting-confirmation') return { ok: false, why: 'not-awaiting' };
+  if (current.decidedBy === reviewer) return { ok: false, why: 'same-reviewer' };
+  if (current.version !== expectedVersion) return { ok: false, why: 'stale' };
+  const result = await db
+    .updateTable('review_cases')
+    .set(
+      agree
+        ? { status: 'decided', confirmed_by: reviewer, version: sql`version + 1`, updated_at: sql`now()` }
+        : {
+            status: 'pending',
+            decision: null,
+            decided_member_uuid: null,
+            decided_by: null,
+            decision_reason: null,
+            decided_at: null,
+            version: sql`version + 1`,
+            updated_at: sql`now()`,
+          },
+    )
     .where('id', '=', id)
     .where('version', '=', expectedVersion)
     .executeTakeFirst();
@@ -215,6 +255,8 @@ type CaseRow = {
   decision_reason: string | null;
   decided_at: Date | null;
   version: number;
+  high_risk: boolean;
+  confirmed_by: string | null;
   created_at: Date;
 };
 
@@ -240,6 +282,8 @@ function toCase(row: CaseRow): ReviewCase {
     decisionReason: row.decision_reason,
     decidedAt: row.decided_at,
     version: row.version,
+    highRisk: row.high_risk,
+    confirmedBy: row.confirmed_by,
     createdAt: row.created_at,
   };
 }

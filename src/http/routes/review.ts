@@ -7,7 +7,7 @@ import { findMemberSummary } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { enforceRequestRate } from '../../policy/limits.js';
-import { changeLease, claimNextCase, decideCase, findCase, listCases, reviewStats, type ReviewCase } from '../../review/review-cases.js';
+import { changeLease, claimNextCase, confirmCase, decideCase, findCase, listCases, reviewStats, type ReviewCase } from '../../review/review-cases.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
 
@@ -28,12 +28,13 @@ class ConflictError extends AppError {
 }
 
 const listQuery = z.object({
-  status: z.enum(['pending', 'claimed', 'decided']).optional(),
+  status: z.enum(['pending', 'claimed', 'awaiting-confirmation', 'decided']).optional(),
   reason: z.string().max(64).optional(),
   partner: z.string().max(128).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   offset: z.coerce.number().int().min(0).default(0),
 });
+const confirmBody = z.object({ agree: z.boolean(), reason: z.string().min(1).max(500) }).strict();
 const leaseBody = z.object({ action: z.enum(['extend', 'release']) }).strict();
 const decisionBody = z
   .object({ decision: z.enum(['match', 'no-match']), memberRef: z.string().uuid().optional(), reason: z.string().min(1).max(500) })
@@ -72,6 +73,9 @@ function summary(c: ReviewCase) {
     leaseOwner: c.leaseOwner,
     leaseExpiresAt: c.leaseExpiresAt,
     decision: c.decision,
+    decidedBy: c.decidedBy,
+    highRisk: c.highRisk,
+    confirmedBy: c.confirmedBy,
     version: c.version,
   };
 }
@@ -185,6 +189,27 @@ export function reviewRouter(deps: AppDeps): Router {
     audit.details.reviewDecision = outcome.review.decision;
     res.set('ETag', `"${outcome.review.version}"`);
     await ok(res, summary(outcome.review), `decided-${outcome.review.decision}`);
+  });
+
+  // Four eyes: a different reviewer confirms (or rejects) a high-risk case's proposed decision.
+  router.post('/cases/:id/confirm', auditAs('review-confirm'), authenticated, allow('decide-review-case'), json, async (req, res) => {
+    const body = confirmBody.safeParse(req.body);
+    if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"agree": true | false, "reason": text}');
+    const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
+    if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+    const id = req.params.id as string;
+    const audit = requestAudit(res);
+    audit.details.reviewCase = id;
+    const outcome = await confirmCase(deps.db, id, reviewer(res), Number(ifMatch[1]), body.data.agree);
+    if (!outcome.ok) {
+      if (outcome.why === 'stale') throw new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
+      if (outcome.why === 'not-found') throw new NotFoundError('case-not-found', 'no such review case');
+      if (outcome.why === 'same-reviewer') throw new ForbiddenError('four-eyes', 'a different reviewer must confirm this decision');
+      throw new ConflictError('not-awaiting-confirmation', 'the case has no decision awaiting confirmation');
+    }
+    audit.memberRef = outcome.review.decidedMemberUuid ?? undefined;
+    res.set('ETag', `"${outcome.review.version}"`);
+    await ok(res, summary(outcome.review), body.data.agree ? 'confirmed' : 'confirmation-rejected');
   });
 
   router.use(auditAs('unknown'), () => {
