@@ -27,6 +27,8 @@ beforeAll(async () => {
     '30004,L300,child,Kim,,Park,,1990-05-05,female,,,,,,,CP2,,,,',
     '30005,L400,self,Ray,,Diaz,,1985-03-03,male,,,,,,,CD1,,,,',
     '30006,L400,child,Ray,,Diaz,,1985-03-03,male,,,,,,,CD2,,,,',
+    '30007,L500,self,Lou,,Chen,,1970-07-07,male,,,,,,,CC1,,,,',
+    '30008,L500,child,Lou,,Chen,,1970-07-07,male,,,,,,,CC2,,,,',
   ]);
   token = await partnerToken(ts, await registerTestPartner(ts));
 });
@@ -140,10 +142,44 @@ describe('review queue', () => {
     expect(matchEvent!.details).toMatchObject({ method: 'manual-review', reviewCase: claimed.body.id });
   });
 
+  it('answers asynchronously when asked: 202 and a status URL, 202 while pending, then 200 with the member', async () => {
+    const lou = requestFor('Lou', 'Chen', '1970-07-07', 'male', 'L500');
+    const accepted = await postMemberMatch(ts, token, lou, { prefer: 'respond-async' });
+    expect(accepted.status).toBe(202);
+    const statusUrl = accepted.headers.get('content-location')!;
+    expect(statusUrl).toMatch(/\/fhir\/member-match-status\/[0-9a-f-]{36}$/);
+    const statusPath = statusUrl.replace(ts.config.fhirBaseUrl, '/fhir');
+    const poll = () => fetch(`${ts.url}${statusPath}`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await poll()).status).toBe(202);
+    const caseId = statusUrl.split('/').pop()!;
+
+    const reviewerToken = await staff('joe', ['reviewer']);
+    let claimed = await call('POST', '/cases/claim', reviewerToken);
+    while (claimed.status === 200 && claimed.body.id !== caseId) claimed = await call('POST', '/cases/claim', reviewerToken);
+    const decided = await call('POST', `/cases/${caseId}/decision`, reviewerToken, {
+      body: { decision: 'match', memberRef: claimed.body.candidates[0].memberRef, reason: 'confirmed' },
+      headers: { 'if-match': claimed.etag! },
+    });
+    expect((await poll()).status).toBe(202); // awaiting the second reviewer
+    await call('POST', `/cases/${caseId}/confirm`, await staff('kay', ['supervisor']), { body: { agree: true, reason: 'agreed' }, headers: { 'if-match': decided.etag! } });
+
+    const done = await poll();
+    expect(done.status).toBe(200);
+    const parameters = (await done.json()) as any;
+    expect(['30007', '30008']).toContain(parameters.parameter.find((p: any) => p.name === 'MemberIdentifier').valueIdentifier.value);
+    const [event] = await latestAuditEvents(ts, 1);
+    expect(event).toMatchObject({ operation: 'member-match-status', reason_code: 'matched', member_ref: claimed.body.candidates[0].memberRef });
+
+    // Another organisation learns nothing from the status URL.
+    const other = await registerTestPartner(ts, { organization: { system: 'http://hl7.org/fhir/sid/us-npi', value: '5555555555' } });
+    const stranger = await fetch(`${ts.url}${statusPath}`, { headers: { authorization: `Bearer ${await partnerToken(ts, other)}` } });
+    expect(stranger.status).toBe(404);
+  });
+
   it('reports counts by state and reason and the oldest open case', async () => {
     const stats = await call('GET', '/stats', await staff('gus', ['supervisor']));
     expect(stats.status).toBe(200);
-    expect(stats.body.byStatus.decided).toBe(1); // confirmed by a second reviewer
+    expect(stats.body.byStatus.decided).toBe(2); // each confirmed by a second reviewer
     expect((stats.body.byStatus.pending ?? 0) + (stats.body.byStatus.claimed ?? 0)).toBe(2);
     expect(stats.body.openByReason.conflict).toBe(2);
     expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);

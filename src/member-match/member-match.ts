@@ -1,16 +1,16 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Parameters } from 'fhir/r4.js';
+import type { Consent, Coverage, Parameters } from 'fhir/r4.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import { BusinessRuleError, ReviewPendingError } from '../errors.js';
+import { BusinessRuleError, NotFoundError, ReviewPendingError } from '../errors.js';
 import { canonicalJson } from '../audit/audit-trail.js';
-import { findCaseByRequest, openCase } from '../review/review-cases.js';
+import { findCase, findCaseByRequest, openCase } from '../review/review-cases.js';
 import { findMemberSummary } from '../members/member-index.js';
 import type { Redis } from 'ioredis';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
 import { enforceNoLockout, recordMatchAttempt } from '../policy/limits.js';
-import { evaluateHrexConsent, HREX_CONSENT_POLICY_SENSITIVE } from '../consent/hrex-consent.js';
+import { evaluateHrexConsent, HREX_CONSENT_POLICY_SENSITIVE, type ConsentPermit } from '../consent/hrex-consent.js';
 import { optOutStatus } from '../consent/opt-out-registry.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { memberMatchResponse } from '../fhir/resources.js';
@@ -45,6 +45,7 @@ export async function memberMatch(
   actor: Actor,
   body: unknown,
   audit: RequestAudit,
+  options: { respondAsync?: boolean } = {},
 ): Promise<Parameters> {
   await enforceNoLockout(deps.redis, actor.clientId);
   const request = parseMemberMatchRequest(body);
@@ -78,9 +79,57 @@ export async function memberMatch(
     if (!member) throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
     matched = { memberUuid: member.id, memberId: member.memberId };
   } else {
-    matched = await resolveAutomatically(deps, actor, request, audit, personHash, requestKey);
+    matched = await resolveAutomatically(deps, actor, request, audit, personHash, requestKey, options.respondAsync ?? false);
   }
 
+  return completeMatch(deps, actor, audit, matched, { consent: request.consent!, permit: consent, coverageToLink: request.coverageToLink });
+}
+
+/**
+ * `GET [base]/member-match-status/{case}`: the asynchronous answer to a request that went to review. Pending
+ * → `undefined` (the route answers 202); decided → the $member-match result, the link written now under the
+ * consent the partner sent (judged again, today); no match → 422. Another partner's case is not found.
+ */
+export async function memberMatchStatus(deps: MemberMatchDeps, actor: Actor, caseId: string, audit: RequestAudit): Promise<Parameters | undefined> {
+  const review = /^[0-9a-f-]{36}$/i.test(caseId) ? await findCase(deps.db, caseId) : undefined;
+  if (!review || review.partnerOrganization.system !== actor.organization.system || review.partnerOrganization.value !== actor.organization.value) {
+    throw new NotFoundError('not-found', 'no such status for this client');
+  }
+  audit.details.reviewCase = review.id;
+  if (review.status !== 'decided') return undefined;
+  audit.details.method = 'manual-review';
+  if (review.decision !== 'match' || !review.decidedMemberUuid) {
+    throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
+  }
+  const stored = review.linkRequest as { consent?: Consent | null; coverageToLink?: Coverage | null };
+  const consent = evaluateHrexConsent(stored.consent ?? undefined, {
+    ownOrganization: deps.config.ownOrganization,
+    requesterOrganization: actor.organization,
+    canSegmentSensitiveData: deps.config.canSegmentSensitiveData,
+    now: deps.now?.() ?? new Date(),
+  });
+  audit.consentDecision = consent.decision === 'permit' ? 'permit' : `deny:${consent.reason}`;
+  if (consent.decision === 'deny') throw new BusinessRuleError(consent.reason, consent.message);
+  const member = await findMemberSummary(deps.db, review.decidedMemberUuid);
+  if (!member) throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
+  return completeMatch(deps, actor, audit, { memberUuid: member.id, memberId: member.memberId }, {
+    consent: stored.consent!,
+    permit: consent,
+    coverageToLink: stored.coverageToLink ?? undefined,
+  });
+}
+
+/**
+ * The last steps of a match, shared by the synchronous answer and the asynchronous status URL: the consent
+ * registry, then the link and its audit event in one transaction, then the response.
+ */
+export async function completeMatch(
+  deps: MemberMatchDeps,
+  actor: Actor,
+  audit: RequestAudit,
+  matched: MatchedMember,
+  grant: { consent: Consent; permit: ConsentPermit; coverageToLink: Coverage | undefined },
+): Promise<Parameters> {
   const { memberUuid, memberId } = matched;
   audit.memberRef = memberUuid;
   // Our consent registry: a member who opted out, or revoked, is not disclosed whatever the partner's consent.
@@ -94,9 +143,9 @@ export async function memberMatch(
       memberUuid,
       clientId: linkOwnerClientId(actor),
       partnerOrganization: actor.organization,
-      consent: request.consent!,
-      permit: consent,
-      coverageToLink: request.coverageToLink,
+      consent: grant.consent,
+      permit: grant.permit,
+      coverageToLink: grant.coverageToLink,
     });
     audit.details.linkId = link.linkId;
     audit.details.consentId = link.consentId;
@@ -116,6 +165,7 @@ async function resolveAutomatically(
   audit: RequestAudit,
   personHash: string,
   requestKey: string,
+  respondAsync: boolean,
 ): Promise<MatchedMember> {
   const model = await deps.matchModel();
   const offered = offeredPerson(request);
@@ -151,7 +201,10 @@ async function resolveAutomatically(
         highRisk: isHighRisk(request, decision),
       });
       audit.details.reviewCase = opened.id;
-      await writeRequestAudit(trx, audit, { outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required' });
+      // The answer is 422 (synchronous) or 202 with a status URL (Prefer: respond-async).
+      await writeRequestAudit(trx, audit, respondAsync
+        ? { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' }
+        : { outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required' });
       return opened.id;
     });
     throw new ReviewPendingError(caseId, deps.config.review.retryAfterSeconds);

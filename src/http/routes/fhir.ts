@@ -2,11 +2,11 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import type { Resource } from 'fhir/r4.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { parseSystemValue } from '../../config.js';
-import { InvalidRequestError, NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
+import { InvalidRequestError, NotFoundError, ReviewPendingError, UnsupportedMediaTypeError } from '../../errors.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { minimalPatient, searchsetBundle } from '../../fhir/resources.js';
 import { liveLinkedMembers } from '../../links/member-links.js';
-import { memberMatch } from '../../member-match/member-match.js';
+import { memberMatch, memberMatchStatus } from '../../member-match/member-match.js';
 import { findMemberSummary, findMemberSummaryByMemberId } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import { enforceRequestRate } from '../../policy/limits.js';
@@ -68,10 +68,29 @@ export function fhirRouter(deps: AppDeps): Router {
     allow('submit-member-match'),
     ...fhirJsonBody,
     async (req, res) => {
-      const result = await memberMatch(deps, currentActor(res), req.body, requestAudit(res));
-      await send(res, 200, result);
+      // FHIR asynchronous pattern: with `Prefer: respond-async`, a match that goes to review answers 202 and a
+      // status URL instead of 422.
+      const respondAsync = /(^|[,;\s])respond-async($|[,;\s])/.test(String(req.headers.prefer ?? ''));
+      try {
+        const result = await memberMatch(deps, currentActor(res), req.body, requestAudit(res), { respondAsync });
+        await send(res, 200, result);
+      } catch (error) {
+        if (!(respondAsync && error instanceof ReviewPendingError)) throw error;
+        await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' });
+        res.status(202).set('Content-Location', `${deps.config.fhirBaseUrl}/member-match-status/${error.caseId}`).set('Retry-After', String(error.retryAfterSeconds)).end();
+      }
     },
   );
+
+  router.get('/member-match-status/:caseId', auditAs('member-match-status'), authenticated, allow('submit-member-match'), async (req, res) => {
+    const result = await memberMatchStatus(deps, currentActor(res), req.params.caseId as string, requestAudit(res));
+    if (!result) {
+      await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' });
+      res.status(202).set('Retry-After', String(deps.config.review.retryAfterSeconds)).end();
+      return;
+    }
+    await send(res, 200, result);
+  });
 
   // Search answers only what the partner already has a live, consented link to: an empty Bundle otherwise,
   // exactly as for a member who does not exist, so search is no oracle for membership.
