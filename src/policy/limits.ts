@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
+import { TooManyRequestsError } from '../errors.js';
 
 /**
  * Behavioural limits, kept in Redis so every server process sees the same counts:
@@ -23,13 +23,37 @@ export interface LimitSettings {
 
 export type TripReason = 'card-variants' | 'unmatched-requests';
 
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * Limits fail open: with Redis unreachable a request is served, unthrottled, rather than refused — answering
+ * a member's payer-to-payer request is a legal duty, and the counters are a guard, not the gate (every request
+ * is still authenticated, authorized, consent-checked and audited). `limitsDegraded()` reports the outage.
+ */
+let unavailableSince: number | undefined;
+
+async function guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
   try {
-    return await work();
+    const result = await withDeadline(work(), 1_000);
+    unavailableSince = undefined;
+    return result;
   } catch (error) {
     if (error instanceof TooManyRequestsError) throw error;
-    throw new ServiceUnavailableError('limits-unavailable', 'service temporarily unavailable', { cause: error });
+    unavailableSince ??= Date.now();
+    return fallback;
   }
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('limits store timed out')), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether the limit counters are currently unreachable (and requests pass unthrottled). */
+export function limitsDegraded(): boolean {
+  return unavailableSince !== undefined;
 }
 
 /** Counts the request in the client's current minute; 429 beyond the limit. */
@@ -41,7 +65,7 @@ export async function enforceRequestRate(redis: Redis, settings: LimitSettings, 
     if (count > settings.requestsPerMinute) {
       throw new TooManyRequestsError('rate-limited', 'too many requests from this client; slow down', 60 - Math.floor((now / 1000) % 60));
     }
-  });
+  }, undefined);
 }
 
 /** 429 while the client's matching is locked out. */
@@ -51,7 +75,7 @@ export async function enforceNoLockout(redis: Redis, clientId: string): Promise<
     if (ttl > 0) {
       throw new TooManyRequestsError('matching-locked', "this client's member matching is suspended after suspicious activity", ttl);
     }
-  });
+  }, undefined);
 }
 
 /**
@@ -76,5 +100,5 @@ export async function recordMatchAttempt(
       variants > settings.cardVariantsPerPerson ? 'card-variants' : unmatched > settings.unmatchedPerWindow ? 'unmatched-requests' : undefined;
     if (reason) await redis.set(`lockout:${attempt.clientId}`, reason, 'EX', settings.lockoutSeconds);
     return reason;
-  });
+  }, undefined);
 }
