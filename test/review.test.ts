@@ -140,6 +140,13 @@ describe('review queue', () => {
     expect(['30005', '30006']).toContain(memberId);
     const [matchEvent] = await latestAuditEvents(ts, 1);
     expect(matchEvent!.details).toMatchObject({ method: 'manual-review', reviewCase: claimed.body.id });
+
+    // Only another manual decision changes it: a reviewer may not reopen, a supervisor may (and it is audited).
+    const view = await call('GET', `/cases/${claimed.body.id}`, reviewerToken);
+    expect((await call('POST', `/cases/${claimed.body.id}/reopen`, reviewerToken, { body: { reason: 'x' }, headers: { 'if-match': view.etag! } })).status).toBe(403);
+    const reopened = await call('POST', `/cases/${claimed.body.id}/reopen`, await staff('lee', ['supervisor']), { body: { reason: 'member disputes the match' }, headers: { 'if-match': view.etag! } });
+    expect(reopened.body).toMatchObject({ status: 'pending', decision: null });
+    expect(reason((await postMemberMatch(ts, token, ray())).body)).toBe('manual-review-required');
   });
 
   it('answers asynchronously when asked: 202 and a status URL, 202 while pending, then 200 with the member', async () => {
@@ -179,9 +186,9 @@ describe('review queue', () => {
   it('reports counts by state and reason and the oldest open case', async () => {
     const stats = await call('GET', '/stats', await staff('gus', ['supervisor']));
     expect(stats.status).toBe(200);
-    expect(stats.body.byStatus.decided).toBe(2); // each confirmed by a second reviewer
-    expect((stats.body.byStatus.pending ?? 0) + (stats.body.byStatus.claimed ?? 0)).toBe(2);
-    expect(stats.body.openByReason.conflict).toBe(2);
+    expect(stats.body.byStatus.decided).toBe(1); // confirmed by a second reviewer (the other was reopened)
+    expect((stats.body.byStatus.pending ?? 0) + (stats.body.byStatus.claimed ?? 0)).toBe(3);
+    expect(stats.body.openByReason.conflict).toBe(3);
     expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);
   });
 

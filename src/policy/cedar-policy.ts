@@ -10,7 +10,7 @@ import { projectFile } from '../project-files.js';
  * and their reason go into the audit trail with the request.
  */
 
-export type BusinessAction = 'submit-member-match' | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case';
+export type BusinessAction = 'submit-member-match' | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case' | 'reopen-review-case';
 
 export interface ResourceRef {
   type: 'MatchService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue';

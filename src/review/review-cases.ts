@@ -233,6 +233,34 @@ export async function confirmCase(db: DbOrTx, id: string, reviewer: string, expe
   return { ok: true, review: (await findCase(db, id))! };
 }
 
+/**
+ * Reopens a decided case for another manual decision (supervisors only, at the route): the decision is cleared,
+ * the case returns to the queue at raised priority. Automatic runs never do this.
+ */
+export async function reopenCase(db: DbOrTx, id: string, expectedVersion: number): Promise<ReviewCase | undefined | 'stale'> {
+  const current = await findCase(db, id);
+  if (!current || current.status !== 'decided') return undefined;
+  const result = await db
+    .updateTable('review_cases')
+    .set({
+      status: 'pending',
+      decision: null,
+      decided_member_uuid: null,
+      decided_by: null,
+      decision_reason: null,
+      decided_at: null,
+      confirmed_by: null,
+      priority: sql`priority + 1`,
+      version: sql`version + 1`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return 'stale';
+  return findCase(db, id);
+}
+
 type CaseRow = {
   id: string;
   status: string;

@@ -7,7 +7,7 @@ import { findMemberSummary } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { enforceRequestRate } from '../../policy/limits.js';
-import { changeLease, claimNextCase, confirmCase, decideCase, findCase, listCases, reviewStats, type ReviewCase } from '../../review/review-cases.js';
+import { changeLease, claimNextCase, confirmCase, decideCase, findCase, listCases, reopenCase, reviewStats, type ReviewCase } from '../../review/review-cases.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
 
@@ -210,6 +210,21 @@ export function reviewRouter(deps: AppDeps): Router {
     audit.memberRef = outcome.review.decidedMemberUuid ?? undefined;
     res.set('ETag', `"${outcome.review.version}"`);
     await ok(res, summary(outcome.review), body.data.agree ? 'confirmed' : 'confirmation-rejected');
+  });
+
+  // Changing a final decision takes another manual decision: a supervisor reopens the case (audited).
+  router.post('/cases/:id/reopen', auditAs('review-reopen'), authenticated, allow('reopen-review-case'), json, async (req, res) => {
+    const body = z.object({ reason: z.string().min(1).max(500) }).strict().safeParse(req.body);
+    if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"reason": text}');
+    const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
+    if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+    const id = req.params.id as string;
+    requestAudit(res).details.reviewCase = id;
+    const reopened = await reopenCase(deps.db, id, Number(ifMatch[1]));
+    if (reopened === 'stale') throw new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
+    if (!reopened) throw new ConflictError('not-decided', 'only a decided case can be reopened');
+    res.set('ETag', `"${reopened.version}"`);
+    await ok(res, summary(reopened), 'reopened');
   });
 
   router.use(auditAs('unknown'), () => {
