@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CASE_JOB, createReviewQueue, relayOnce, SLA_JOB } from '../src/review/outbox-relay.js';
 import { escalateIfOpen, startReviewWorker } from '../src/review/sla.js';
 import { createLogger } from '../src/logger.js';
+import { metrics } from '../src/metrics.js';
 import { openCase } from '../src/review/review-cases.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -78,6 +79,7 @@ describe('review outbox relay', () => {
     const events = await t.db.selectFrom('audit_events').selectAll().where('operation', '=', 'review-sla').execute();
     expect(events).toHaveLength(1);
     expect(events[0]!.details).toMatchObject({ reviewCase: overdue, priority: 1 });
+    expect(await metrics.getSingleMetricAsString('review_sla_escalations_total')).toMatch(/review_sla_escalations_total [1-9]/);
     expect(await escalateIfOpen(t.db, overdue)).toBe(true); // still open: escalates again when asked
     await t.db.updateTable('review_cases').set({ status: 'decided' }).where('id', '=', overdue).execute();
     expect(await escalateIfOpen(t.db, overdue)).toBe(false);

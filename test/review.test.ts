@@ -192,6 +192,12 @@ describe('review queue', () => {
     expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('counts decisions and opened cases in the Prometheus metrics (served to loopback only)', async () => {
+    const text = await (await fetch(`${ts.url}/metrics`)).text();
+    expect(text).toMatch(/member_match_decisions_total\{outcome="review"\} [1-9]/);
+    expect(text).toMatch(/review_cases_opened_total [1-9]/);
+  });
+
   it('refuses a human without the reviewer role, and a decision without the claim', async () => {
     const auditor = await call('POST', '/cases/claim', await staff('eve', ['auditor']));
     expect(auditor.status).toBe(403);

@@ -3,6 +3,7 @@ import { pinoHttp } from 'pino-http';
 import { sql } from 'kysely';
 import type { AppDeps } from './deps.js';
 import { errorHandler } from './errors.js';
+import { metrics } from '../metrics.js';
 import { requestContext } from './request-context.js';
 import { adminRouter } from './routes/admin.js';
 import { fhirRouter } from './routes/fhir.js';
@@ -38,6 +39,16 @@ export function createApp(deps: AppDeps): Express {
       deps.redis.ping().then(() => true, () => false),
     ]);
     res.status(database && redis ? 200 : 503).json({ status: database && redis ? 'ready' : 'unavailable', database, redis });
+  });
+
+  // Prometheus metrics, for loopback scrapers only: counts carry no identifiers, but they are operational data.
+  app.get('/metrics', async (req, res) => {
+    const remote = req.socket.remoteAddress ?? '';
+    if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(remote)) {
+      res.status(404).json({ error: 'not_found' });
+      return;
+    }
+    res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
   });
 
   app.get('/.well-known/smart-configuration', (_req, res) => {

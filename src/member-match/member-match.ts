@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { BusinessRuleError, NotFoundError, ReviewPendingError } from '../errors.js';
 import { canonicalJson } from '../audit/audit-trail.js';
+import { matchDecisions, reviewCasesOpened } from '../metrics.js';
 import { findCase, findCaseByRequest, openCase } from '../review/review-cases.js';
 import { findMemberSummary } from '../members/member-index.js';
 import type { Redis } from 'ioredis';
@@ -72,6 +73,7 @@ export async function memberMatch(
     if (existing.status !== 'decided') throw new ReviewPendingError(existing.id, deps.config.review.retryAfterSeconds);
     audit.details.decision = existing.decision === 'match' ? 'matched' : 'no-match';
     audit.details.method = 'manual-review';
+    matchDecisions.inc({ outcome: 'manual-review' });
     if (existing.decision !== 'match' || !existing.decidedMemberUuid) {
       throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
     }
@@ -176,6 +178,7 @@ async function resolveAutomatically(
   );
   if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
   recordDecision(audit, decision);
+  matchDecisions.inc({ outcome: decision.outcome });
   await watchForBruteForce(deps, actor, audit, {
     demographicsHash: personHash,
     cardIdentifiers: [...request.cardIdentifiers, ...(request.subscriberId ? [request.subscriberId] : [])],
@@ -186,8 +189,8 @@ async function resolveAutomatically(
     throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
   }
   if (decision.outcome === 'review') {
-    const caseId = await deps.db.transaction().execute(async (trx) => {
-      const opened = await openCase(trx, {
+    const opened = await deps.db.transaction().execute(async (trx) => {
+      const created = await openCase(trx, {
         reason: decision.reason,
         partnerClientId: linkOwnerClientId(actor),
         partnerOrganization: actor.organization,
@@ -200,14 +203,15 @@ async function resolveAutomatically(
         slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
         highRisk: isHighRisk(request, decision),
       });
-      audit.details.reviewCase = opened.id;
+      audit.details.reviewCase = created.id;
       // The answer is 422 (synchronous) or 202 with a status URL (Prefer: respond-async).
       await writeRequestAudit(trx, audit, respondAsync
         ? { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' }
         : { outcome: 'failure', httpStatus: 422, reasonCode: 'manual-review-required' });
-      return opened.id;
+      return created;
     });
-    throw new ReviewPendingError(caseId, deps.config.review.retryAfterSeconds);
+    if (opened.created) reviewCasesOpened.inc();
+    throw new ReviewPendingError(opened.id, deps.config.review.retryAfterSeconds);
   }
   return decision.member;
 }

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
+import { reviewEscalations } from '../metrics.js';
 import { CASE_JOB, REVIEW_QUEUE, redisConnection, SLA_JOB } from './outbox-relay.js';
 
 /**
@@ -17,6 +18,7 @@ export async function escalateIfOpen(db: Db, caseId: string): Promise<boolean> {
       WHERE id = ${caseId} AND status <> 'decided' RETURNING id, priority`.execute(trx);
     const row = escalated.rows[0];
     if (!row) return false;
+    reviewEscalations.inc();
     await appendAuditEvent(trx, {
       operation: 'review-sla',
       outcome: 'failure',
