@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import { createRedis } from './redis.js';
 import { createModelProvider } from './matching/model-repository.js';
 import { loadPolicyEngine } from './policy/cedar-policy.js';
+import { createReviewQueue } from './review/outbox-relay.js';
 
 const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -36,6 +37,8 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   const signingKey = await loadOrCreateSigningKey(db);
   const phiHashKey = await loadPhiHashKey(db, config.phiHashKey);
   const matchModel = await createModelProvider(db);
+  const reviewQueue = createReviewQueue(config.redisUrl, config.redisKeyPrefix);
+  reviewQueue.on('error', (error: Error) => logger.warn({ errName: error.name }, 'review queue connection problem'));
   return {
     config,
     db,
@@ -45,6 +48,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
     phiHashKey,
     matchModel,
     policy: loadPolicyEngine(),
+    reviewQueue,
     version,
     verifyAccessToken: createAccessTokenVerifier({ db, config, signingKey }),
     verifyHumanToken: await createHumanVerifier(db, config),
@@ -100,6 +104,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await deps.reviewQueue?.close().catch(() => undefined);
       await deps.db.destroy();
       deps.redis.disconnect();
     },

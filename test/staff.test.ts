@@ -66,6 +66,22 @@ describe('staff endpoints', () => {
     expect(event).toMatchObject({ outcome: 'failure', http_status: 401 });
   });
 
+  it('serves the queue dashboard to an admin through a session cookie, and to no one else', async () => {
+    expect((await fetch(`${ts.url}/admin/queues/api/queues`)).status).toBe(401); // no session
+    const reviewer = await fetch(`${ts.url}/admin/session`, { method: 'POST', headers: { authorization: `Bearer ${await staffToken('bob', ['reviewer'])}` } });
+    expect(reviewer.status).toBe(403);
+    const session = await fetch(`${ts.url}/admin/session`, { method: 'POST', headers: { authorization: `Bearer ${await staffToken('alice', ['admin'])}` } });
+    expect(session.status).toBe(204);
+    const cookie = session.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/HttpOnly; SameSite=Strict; Path=\/admin\/queues/);
+    const api = await fetch(`${ts.url}/admin/queues/api/queues`, { headers: { cookie: cookie.split(';')[0]! } });
+    expect(api.status).toBe(200);
+    expect(JSON.stringify(await api.json())).toContain('review');
+    const page = await fetch(`${ts.url}/admin/queues`, { headers: { cookie: cookie.split(';')[0]! } });
+    expect(page.status).toBe(200);
+    expect((await fetch(`${ts.url}/admin/queues/api/queues`, { headers: { cookie: 'mm_staff_session=forged.token.value' } })).status).toBe(401);
+  });
+
   it('runs the development IdP only in development mode', async () => {
     const production = loadConfig({ DATABASE_URL: ts.database.url, PUBLIC_BASE_URL: ts.config.publicBaseUrl });
     await expect(devIdpToken(ts.service.deps.db, production, 'alice', ['admin'])).rejects.toThrow(/DEV_MODE/);

@@ -6,6 +6,7 @@ import { errorHandler } from './errors.js';
 import { metrics } from '../metrics.js';
 import { requestContext } from './request-context.js';
 import { adminRouter } from './routes/admin.js';
+import { DASHBOARD_PATH, dashboardRouter } from './routes/dashboard.js';
 import { fhirRouter } from './routes/fhir.js';
 import { reviewRouter } from './routes/review.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/oauth', oauthRouter(deps));
   app.use('/fhir', fhirRouter(deps));
+  if (deps.reviewQueue) app.use(DASHBOARD_PATH, dashboardRouter(deps, deps.reviewQueue));
   app.use('/admin', adminRouter(deps));
   app.use('/review', reviewRouter(deps));
   app.use((_req, res) => {

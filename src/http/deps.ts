@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
@@ -24,4 +25,6 @@ export interface AppDeps {
   /** The active matching model, re-read from the database at most every 30 s. */
   matchModel: () => Promise<MatchModel>;
   version: string;
+  /** The BullMQ review queue, for the staff dashboard (absent in tests that do not need it). */
+  reviewQueue?: Queue;
 }

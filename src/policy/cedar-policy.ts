@@ -13,7 +13,7 @@ import { projectFile } from '../project-files.js';
 export type BusinessAction = 'submit-member-match' | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case' | 'reopen-review-case';
 
 export interface ResourceRef {
-  type: 'MatchService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue';
+  type: 'MatchService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue' | 'Operations';
   id: string;
   attrs?: Record<string, string>;
 }

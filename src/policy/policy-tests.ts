@@ -17,7 +17,7 @@ const caseSchema = z.object({
     z.object({ type: z.literal('Agent'), id: z.string(), organization: z.string(), scopes: z.array(z.string()), delegatorClass: z.string() }),
   ]),
   action: z.enum(['submit-member-match', 'read-matched-member', 'administer', 'read-audit', 'work-review-case', 'decide-review-case', 'reopen-review-case']),
-  resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail', 'ReviewQueue']), id: z.string(), tenant: z.string().optional() }),
+  resource: z.object({ type: z.enum(['MatchService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail', 'ReviewQueue', 'Operations']), id: z.string(), tenant: z.string().optional() }),
   context: z.object({ protocol: z.string(), purposeOfUse: z.string().optional() }),
   expect: z.object({ decision: z.enum(['allow', 'deny']), policies: z.array(z.string()), reason: z.string().optional() }),
 });

@@ -9,6 +9,7 @@ import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { enforceRequestRate } from '../../policy/limits.js';
 import type { AppDeps } from '../deps.js';
+import { issueDashboardSession, sessionCookie } from './dashboard.js';
 import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
 
 /**
@@ -18,6 +19,7 @@ import { auditAs, authenticate, currentActor, requestAudit } from '../request-co
  */
 const CONSENT_REGISTRY: ResourceRef = { type: 'ConsentRegistry', id: 'consent-registry' };
 const AUDIT_TRAIL: ResourceRef = { type: 'AuditTrail', id: 'audit-trail' };
+const OPERATIONS: ResourceRef = { type: 'Operations', id: 'queues' };
 const optOutBody = z.object({ status: z.enum(['opted-out', 'revoked']) }).strict();
 
 export function adminRouter(deps: AppDeps): Router {
@@ -72,6 +74,13 @@ export function adminRouter(deps: AppDeps): Router {
     const rows = await listOptOuts(deps.db);
     await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: 'ok' });
     res.json(rows.map((r) => ({ memberId: r.member_id, status: r.status, source: r.source, recordedAt: r.recorded_at })));
+  });
+
+  // A short-lived session cookie for the queue dashboard, which a browser cannot send our bearer token to.
+  router.post('/session', auditAs('staff-session'), authenticated, allow('administer', OPERATIONS), async (_req, res) => {
+    const token = await issueDashboardSession(deps, currentActor(res));
+    await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 204, reasonCode: 'session-issued' });
+    res.set('Set-Cookie', sessionCookie(deps, token)).status(204).end();
   });
 
   router.get('/audit/verify', auditAs('audit-verify'), authenticated, allow('read-audit', AUDIT_TRAIL), async (_req, res) => {
