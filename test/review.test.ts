@@ -192,6 +192,17 @@ describe('review queue', () => {
     expect(stats.body.oldestOpenAgeSeconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('lists cases filtered by status, reason and age', async () => {
+    const reviewerToken = await staff('max', ['reviewer']);
+    const conflicts = await call('GET', '/cases?reason=conflict&limit=50', reviewerToken);
+    expect(conflicts.status).toBe(200);
+    expect(conflicts.body.length).toBeGreaterThanOrEqual(3);
+    expect(conflicts.body.every((c: any) => c.reason === 'conflict')).toBe(true);
+    expect((await call('GET', '/cases?status=decided', reviewerToken)).body.every((c: any) => c.status === 'decided')).toBe(true);
+    expect((await call('GET', '/cases?olderThan=86400', reviewerToken)).body).toEqual([]);
+    expect((await call('GET', '/cases?limit=500', reviewerToken)).status).toBe(400);
+  });
+
   it('counts decisions and opened cases in the Prometheus metrics (served to loopback only)', async () => {
     const text = await (await fetch(`${ts.url}/metrics`)).text();
     expect(text).toMatch(/member_match_decisions_total\{outcome="review"\} [1-9]/);

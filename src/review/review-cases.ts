@@ -108,6 +108,8 @@ export interface CaseFilter {
   status?: CaseStatus | undefined;
   reason?: string | undefined;
   partnerClientId?: string | undefined;
+  /** Only cases opened at least this many seconds ago. */
+  olderThanSeconds?: number | undefined;
   limit: number;
   offset: number;
 }
@@ -117,6 +119,9 @@ export async function listCases(db: DbOrTx, filter: CaseFilter): Promise<ReviewC
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.reason) query = query.where('reason', '=', filter.reason);
   if (filter.partnerClientId) query = query.where('partner_client_id', '=', filter.partnerClientId);
+  if (filter.olderThanSeconds !== undefined) {
+    query = query.where('created_at', '<=', sql<Date>`now() - make_interval(secs => ${filter.olderThanSeconds})`);
+  }
   const rows = await query.orderBy('priority', 'desc').orderBy('created_at').limit(filter.limit).offset(filter.offset).execute();
   return rows.map(toCase);
 }

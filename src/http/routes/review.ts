@@ -31,6 +31,7 @@ const listQuery = z.object({
   status: z.enum(['pending', 'claimed', 'awaiting-confirmation', 'decided']).optional(),
   reason: z.string().max(64).optional(),
   partner: z.string().max(128).optional(),
+  olderThan: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   offset: z.coerce.number().int().min(0).default(0),
 });
@@ -121,8 +122,8 @@ export function reviewRouter(deps: AppDeps): Router {
 
   router.get('/cases', auditAs('review-list'), authenticated, allow('work-review-case'), async (req, res) => {
     const query = listQuery.safeParse(req.query);
-    if (!query.success) throw new InvalidRequestError('query-invalid', 'status, reason, partner, limit (1–100) and offset are the filters');
-    const cases = await listCases(deps.db, { ...query.data, partnerClientId: query.data.partner });
+    if (!query.success) throw new InvalidRequestError('query-invalid', 'status, reason, partner, olderThan (seconds), limit (1–100) and offset are the filters');
+    const cases = await listCases(deps.db, { ...query.data, partnerClientId: query.data.partner, olderThanSeconds: query.data.olderThan });
     await ok(res, cases.map(summary), 'ok');
   });
 
