@@ -5,6 +5,8 @@ import { AuthenticationError } from '../errors.js';
 import type { Actor } from '../identity/actor.js';
 import type { AccessTokenVerifier } from '../identity/tokens.js';
 import { clientCertificateThumbprint } from '../identity/client-certificate.js';
+import type { Redis } from 'ioredis';
+import { enforceRequestRate, type LimitSettings } from '../policy/limits.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -40,14 +42,30 @@ export function auditAs(operation: string): RequestHandler {
 }
 
 /** Bearer authentication with our own access tokens; the actor lands on the audit record and res.locals. */
-export function authenticate(verify: AccessTokenVerifier | ((token: string) => Promise<Actor>)): RequestHandler {
+type Verify = AccessTokenVerifier | ((token: string) => Promise<Actor>);
+
+async function bearerActor(req: Request, res: Response, verify: Verify): Promise<Actor> {
+  const header = req.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
+  if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
+  const actor = await verify(match[1]!, { certificateThumbprint: clientCertificateThumbprint(req) });
+  res.locals.actor = actor;
+  requestAudit(res).actor = actor;
+  return actor;
+}
+
+export function authenticate(verify: Verify): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
-    if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
-    const actor = await verify(match[1]!, { certificateThumbprint: clientCertificateThumbprint(req) });
-    res.locals.actor = actor;
-    requestAudit(res).actor = actor;
+    await bearerActor(req, res, verify);
+    next();
+  };
+}
+
+/** Authenticates the bearer token, then counts the request against its client's rate limit. */
+export function authenticateAndThrottle(verify: Verify, redis: Redis, limits: LimitSettings): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const actor = await bearerActor(req, res, verify);
+    await enforceRequestRate(redis, limits, actor.clientId);
     next();
   };
 }

@@ -7,10 +7,9 @@ import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import { findMemberSummaryByMemberId } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
-import { enforceRequestRate } from '../../policy/limits.js';
 import type { AppDeps } from '../deps.js';
 import { issueDashboardSession, sessionCookie } from './dashboard.js';
-import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
 
 /**
  * Staff endpoints, for review staff authenticated by the organisation's OpenID Connect provider (or the
@@ -24,14 +23,7 @@ const optOutBody = z.object({ status: z.enum(['opted-out', 'revoked']) }).strict
 
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
-  const verified = authenticate((token: string) => deps.verifyHumanToken.verify(token));
-  const authenticated: RequestHandler = async (req, res, next) => {
-    await new Promise<void>((resolve, reject) => {
-      Promise.resolve(verified(req, res, (error?: unknown) => (error ? reject(error) : resolve()))).catch(reject);
-    });
-    await enforceRequestRate(deps.redis, deps.config.limits, currentActor(res).clientId);
-    next();
-  };
+  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
   const allow = (action: BusinessAction, resource: ResourceRef): RequestHandler => (_req, res, next) => {
     authorize(deps.policy, requestAudit(res), currentActor(res), action, resource);
     next();

@@ -9,27 +9,18 @@ import { liveLinkedMembers } from '../../links/member-links.js';
 import { memberMatch, memberMatchStatus } from '../../member-match/member-match.js';
 import { findMemberSummary, findMemberSummaryByMemberId } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
-import { enforceRequestRate } from '../../policy/limits.js';
 import { formatOrganization } from '../../identity/actor.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { smartConfiguration } from './oauth.js';
 import type { AppDeps } from '../deps.js';
-import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
 
 export const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function fhirRouter(deps: AppDeps): Router {
   const router = Router();
-  const verified = authenticate(deps.verifyAccessToken);
-  // Authenticated, then counted against the client's request rate.
-  const authenticated: RequestHandler = async (req, res, next) => {
-    await new Promise<void>((resolve, reject) => {
-      Promise.resolve(verified(req, res, (error?: unknown) => (error ? reject(error) : resolve()))).catch(reject);
-    });
-    await enforceRequestRate(deps.redis, deps.config.limits, currentActor(res).clientId);
-    next();
-  };
+  const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits);
   const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
     const actor = currentActor(res);
     // A partner's members are the ones its organisation holds links to: the tenant of what it reads.

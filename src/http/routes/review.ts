@@ -6,10 +6,9 @@ import type { PersonFields } from '../../matching/record.js';
 import { findMemberSummary } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
-import { enforceRequestRate } from '../../policy/limits.js';
 import { changeLease, claimNextCase, confirmCase, decideCase, findCase, listCases, reopenCase, reviewStats, type ReviewCase } from '../../review/review-cases.js';
 import type { AppDeps } from '../deps.js';
-import { auditAs, authenticate, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
 
 /**
  * The reviewer API (JSON, not FHIR): staff with the `reviewer` or `supervisor` role list, claim, view,
@@ -83,14 +82,7 @@ function summary(c: ReviewCase) {
 
 export function reviewRouter(deps: AppDeps): Router {
   const router = Router();
-  const verified = authenticate((token: string) => deps.verifyHumanToken.verify(token));
-  const authenticated: RequestHandler = async (req, res, next) => {
-    await new Promise<void>((resolve, reject) => {
-      Promise.resolve(verified(req, res, (error?: unknown) => (error ? reject(error) : resolve()))).catch(reject);
-    });
-    await enforceRequestRate(deps.redis, deps.config.limits, currentActor(res).clientId);
-    next();
-  };
+  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
   const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
     authorize(deps.policy, requestAudit(res), currentActor(res), action, QUEUE);
     next();
