@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type UpdateObject } from 'kysely';
+import type { Database } from '../db/schema.js';
 import type { SystemValue } from '../config.js';
 import type { DbOrTx } from '../db/database.js';
 import type { ScoredCandidate } from '../matching/decision.js';
@@ -104,6 +105,24 @@ export async function findCase(db: DbOrTx, id: string): Promise<ReviewCase | und
   return row && toCase(row);
 }
 
+/** Every change to a case bumps its version (the reviewers' ETag). */
+const NEXT_VERSION = { version: sql<number>`version + 1`, updated_at: sql<Date>`now()` };
+/** A case without a decision: proposed, rejected or reopened. */
+const NO_DECISION = { decision: null, decided_member_uuid: null, decided_by: null, decision_reason: null, decided_at: null };
+
+type CaseChange = UpdateObject<Database, 'review_cases'>;
+
+/** Applies a change if the case is still at `expectedVersion`; the updated case, or undefined when stale. */
+async function updateAtVersion(db: DbOrTx, id: string, expectedVersion: number, change: CaseChange): Promise<ReviewCase | undefined> {
+  const result = await db
+    .updateTable('review_cases')
+    .set({ ...change, ...NEXT_VERSION })
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 0 ? undefined : findCase(db, id);
+}
+
 export interface CaseFilter {
   status?: CaseStatus | undefined;
   reason?: string | undefined;
@@ -151,8 +170,8 @@ export async function changeLease(db: DbOrTx, id: string, reviewer: string, leas
     .updateTable('review_cases')
     .set(
       leaseSeconds === 'release'
-        ? { status: 'pending', lease_owner: null, lease_expires_at: null, version: sql`version + 1`, updated_at: sql`now()` }
-        : { lease_expires_at: sql`now() + make_interval(secs => ${leaseSeconds})`, version: sql`version + 1`, updated_at: sql`now()` },
+        ? { status: 'pending', lease_owner: null, lease_expires_at: null, ...NEXT_VERSION }
+        : { lease_expires_at: sql`now() + make_interval(secs => ${leaseSeconds})`, ...NEXT_VERSION },
     )
     .where('id', '=', id)
     .where('status', '=', 'claimed')
@@ -182,25 +201,17 @@ export async function decideCase(
   if (current.status !== 'claimed' || current.leaseOwner !== reviewer || (current.leaseExpiresAt && current.leaseExpiresAt < new Date())) {
     return { ok: false, why: 'not-claimed-by-you' };
   }
-  const result = await db
-    .updateTable('review_cases')
-    .set({
-      status: current.highRisk ? 'awaiting-confirmation' : 'decided',
-      decision: decision.decision,
-      decided_member_uuid: decision.memberUuid ?? null,
-      decided_by: reviewer,
-      decision_reason: decision.reason,
-      decided_at: new Date(),
-      lease_owner: null,
-      lease_expires_at: null,
-      version: sql`version + 1`,
-      updated_at: sql`now()`,
-    })
-    .where('id', '=', id)
-    .where('version', '=', expectedVersion)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return { ok: false, why: 'stale' };
-  return { ok: true, review: (await findCase(db, id))! };
+  const review = await updateAtVersion(db, id, expectedVersion, {
+    status: current.highRisk ? 'awaiting-confirmation' : 'decided',
+    decision: decision.decision,
+    decided_member_uuid: decision.memberUuid ?? null,
+    decided_by: reviewer,
+    decision_reason: decision.reason,
+    decided_at: new Date(),
+    lease_owner: null,
+    lease_expires_at: null,
+  });
+  return review ? { ok: true, review } : { ok: false, why: 'stale' };
 }
 
 export type ConfirmOutcome = { ok: true; review: ReviewCase } | { ok: false; why: 'not-found' | 'stale' | 'not-awaiting' | 'same-reviewer' };
@@ -215,27 +226,8 @@ export async function confirmCase(db: DbOrTx, id: string, reviewer: string, expe
   if (current.status !== 'awaiting-confirmation') return { ok: false, why: 'not-awaiting' };
   if (current.decidedBy === reviewer) return { ok: false, why: 'same-reviewer' };
   if (current.version !== expectedVersion) return { ok: false, why: 'stale' };
-  const result = await db
-    .updateTable('review_cases')
-    .set(
-      agree
-        ? { status: 'decided', confirmed_by: reviewer, version: sql`version + 1`, updated_at: sql`now()` }
-        : {
-            status: 'pending',
-            decision: null,
-            decided_member_uuid: null,
-            decided_by: null,
-            decision_reason: null,
-            decided_at: null,
-            version: sql`version + 1`,
-            updated_at: sql`now()`,
-          },
-    )
-    .where('id', '=', id)
-    .where('version', '=', expectedVersion)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return { ok: false, why: 'stale' };
-  return { ok: true, review: (await findCase(db, id))! };
+  const review = await updateAtVersion(db, id, expectedVersion, agree ? { status: 'decided', confirmed_by: reviewer } : { status: 'pending', ...NO_DECISION });
+  return review ? { ok: true, review } : { ok: false, why: 'stale' };
 }
 
 /**
@@ -245,25 +237,8 @@ export async function confirmCase(db: DbOrTx, id: string, reviewer: string, expe
 export async function reopenCase(db: DbOrTx, id: string, expectedVersion: number): Promise<ReviewCase | undefined | 'stale'> {
   const current = await findCase(db, id);
   if (!current || current.status !== 'decided') return undefined;
-  const result = await db
-    .updateTable('review_cases')
-    .set({
-      status: 'pending',
-      decision: null,
-      decided_member_uuid: null,
-      decided_by: null,
-      decision_reason: null,
-      decided_at: null,
-      confirmed_by: null,
-      priority: sql`priority + 1`,
-      version: sql`version + 1`,
-      updated_at: sql`now()`,
-    })
-    .where('id', '=', id)
-    .where('version', '=', expectedVersion)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return 'stale';
-  return findCase(db, id);
+  const review = await updateAtVersion(db, id, expectedVersion, { status: 'pending', ...NO_DECISION, confirmed_by: null, priority: sql<number>`priority + 1` });
+  return review ?? 'stale';
 }
 
 type CaseRow = {
