@@ -86,6 +86,18 @@ export class UnsupportedMediaTypeError extends AppError {
   readonly issueType: IssueType = 'not-supported';
 }
 
+/** 409: the resource is not in a state that allows this (a lease not held, a case already decided). */
+export class ConflictError extends AppError {
+  readonly status = 409;
+  readonly issueType: IssueType = 'business-rule';
+}
+
+/** 412: an If-Match precondition is missing or stale (optimistic concurrency). */
+export class PreconditionFailedError extends AppError {
+  readonly status = 412;
+  readonly issueType: IssueType = 'business-rule';
+}
+
 /** 422: well-formed, but a business rule says no (no match, consent cannot be honoured, …). */
 export class BusinessRuleError extends AppError {
   readonly status = 422;

@@ -1,7 +1,7 @@
-import express, { Router, type RequestHandler, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
-import { AppError, ForbiddenError, InvalidRequestError, NotFoundError, type IssueType } from '../../errors.js';
+import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../../errors.js';
 import type { PersonFields } from '../../matching/record.js';
 import { findMemberSummary } from '../../members/member-index.js';
 import { authorize } from '../../policy/authorize.js';
@@ -17,14 +17,14 @@ import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '..
  */
 const QUEUE: ResourceRef = { type: 'ReviewQueue', id: 'review' };
 
-class PreconditionFailedError extends AppError {
-  readonly status = 412;
-  readonly issueType: IssueType = 'business-rule';
+/** The case version a reviewer last saw, from If-Match (the case ETag): required for every change. */
+function expectedVersion(req: Request): number {
+  const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
+  if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+  return Number(ifMatch[1]);
 }
-class ConflictError extends AppError {
-  readonly status = 409;
-  readonly issueType: IssueType = 'business-rule';
-}
+
+const staleCase = () => new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
 
 const listQuery = z.object({
   status: z.enum(['pending', 'claimed', 'awaiting-confirmation', 'decided']).optional(),
@@ -157,8 +157,7 @@ export function reviewRouter(deps: AppDeps): Router {
   router.post('/cases/:id/decision', auditAs('review-decide'), authenticated, allow('decide-review-case'), json, async (req, res) => {
     const body = decisionBody.safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"decision": "match" | "no-match", "memberRef"?: uuid, "reason": text}');
-    const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
-    if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+    const version = expectedVersion(req);
     const id = req.params.id as string;
     const audit = requestAudit(res);
     audit.details.reviewCase = id;
@@ -167,13 +166,13 @@ export function reviewRouter(deps: AppDeps): Router {
     if (body.data.memberRef && !current.candidates.some((c) => c.memberUuid === body.data.memberRef)) {
       throw new InvalidRequestError('member-not-a-candidate', 'memberRef must be one of the case candidates');
     }
-    const outcome = await decideCase(deps.db, id, reviewer(res), Number(ifMatch[1]), {
+    const outcome = await decideCase(deps.db, id, reviewer(res), version, {
       decision: body.data.decision,
       memberUuid: body.data.memberRef,
       reason: body.data.reason,
     });
     if (!outcome.ok) {
-      if (outcome.why === 'stale') throw new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
+      if (outcome.why === 'stale') throw staleCase();
       if (outcome.why === 'not-found') throw new NotFoundError('case-not-found', 'no such review case');
       if (outcome.why === 'decided') throw new ConflictError('already-decided', 'the case is already decided');
       throw new ForbiddenError('not-claimed-by-you', 'claim the case before deciding it');
@@ -188,14 +187,13 @@ export function reviewRouter(deps: AppDeps): Router {
   router.post('/cases/:id/confirm', auditAs('review-confirm'), authenticated, allow('decide-review-case'), json, async (req, res) => {
     const body = confirmBody.safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"agree": true | false, "reason": text}');
-    const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
-    if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+    const version = expectedVersion(req);
     const id = req.params.id as string;
     const audit = requestAudit(res);
     audit.details.reviewCase = id;
-    const outcome = await confirmCase(deps.db, id, reviewer(res), Number(ifMatch[1]), body.data.agree);
+    const outcome = await confirmCase(deps.db, id, reviewer(res), version, body.data.agree);
     if (!outcome.ok) {
-      if (outcome.why === 'stale') throw new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
+      if (outcome.why === 'stale') throw staleCase();
       if (outcome.why === 'not-found') throw new NotFoundError('case-not-found', 'no such review case');
       if (outcome.why === 'same-reviewer') throw new ForbiddenError('four-eyes', 'a different reviewer must confirm this decision');
       throw new ConflictError('not-awaiting-confirmation', 'the case has no decision awaiting confirmation');
@@ -209,12 +207,11 @@ export function reviewRouter(deps: AppDeps): Router {
   router.post('/cases/:id/reopen', auditAs('review-reopen'), authenticated, allow('reopen-review-case'), json, async (req, res) => {
     const body = z.object({ reason: z.string().min(1).max(500) }).strict().safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"reason": text}');
-    const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
-    if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+    const version = expectedVersion(req);
     const id = req.params.id as string;
     requestAudit(res).details.reviewCase = id;
-    const reopened = await reopenCase(deps.db, id, Number(ifMatch[1]));
-    if (reopened === 'stale') throw new PreconditionFailedError('stale-version', 'the case changed since you read it; reload it');
+    const reopened = await reopenCase(deps.db, id, version);
+    if (reopened === 'stale') throw staleCase();
     if (!reopened) throw new ConflictError('not-decided', 'only a decided case can be reopened');
     res.set('ETag', `"${reopened.version}"`);
     await ok(res, summary(reopened), 'reopened');
