@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { withDeadline } from '../deadline.js';
 import { TooManyRequestsError } from '../errors.js';
 
 /**
@@ -32,22 +33,13 @@ let unavailableSince: number | undefined;
 
 async function guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
   try {
-    const result = await withDeadline(work(), 1_000);
+    const result = await withDeadline(work(), 1_000, 'limits store timed out');
     unavailableSince = undefined;
     return result;
   } catch (error) {
     if (error instanceof TooManyRequestsError) throw error;
     unavailableSince ??= Date.now();
     return fallback;
-  }
-}
-
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('limits store timed out')), ms)))]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

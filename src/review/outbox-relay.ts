@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -34,18 +35,6 @@ export function createReviewQueue(redisUrl: string, keyPrefix: string): Queue {
 
 const PUBLISH_TIMEOUT_MS = 3_000;
 
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('review queue did not answer in time')), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Publishes up to `batch` unpublished rows; returns how many. Throws (and publishes nothing) if Redis fails. */
 export async function relayOnce(db: Db, queue: Queue, batch = 100): Promise<number> {
   return db.transaction().execute(async (trx) => {
@@ -55,7 +44,7 @@ export async function relayOnce(db: Db, queue: Queue, batch = 100): Promise<numb
     if (rows.rows.length === 0) return 0;
     // Each case: its announcement, and a job delayed until its SLA deadline that escalates it if still open.
     // BullMQ waits for a connection rather than failing: bound the wait, so a dead Redis fails this batch.
-    await withTimeout(
+    await withDeadline(
       queue.addBulk(
         rows.rows.flatMap((r) => [
           { name: CASE_JOB, data: { caseId: r.case_id }, opts: { jobId: r.case_id, removeOnComplete: true } },
@@ -67,6 +56,7 @@ export async function relayOnce(db: Db, queue: Queue, batch = 100): Promise<numb
         ]),
       ),
       PUBLISH_TIMEOUT_MS,
+      'review queue did not answer in time',
     );
     await trx
       .updateTable('review_outbox')
