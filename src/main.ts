@@ -1,20 +1,11 @@
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
 import { startService } from './service.js';
 import { startWorkers } from './workers.js';
 
 /** API server entry point, with the queue workers in-process unless RUN_WORKERS=false: `npm start`. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
   logger.info({ url: service.url, tlsUrl: service.tlsUrl, fhirBase: config.fhirBaseUrl }, 'member-match listening');

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
 import { startWorkers } from './workers.js';
@@ -8,16 +8,7 @@ import { startWorkers } from './workers.js';
  * runs the same workers inside the API process unless RUN_WORKERS=false.
  */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const db = await openDatabase(config.databaseUrl, 4);
   const workers = startWorkers(config, db, logger);

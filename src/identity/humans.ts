@@ -60,6 +60,22 @@ export async function devIdpToken(db: DbOrTx, config: Config, user: string, role
     .sign(key);
 }
 
+/** A staff member as an Actor: only the roles we know are kept from whatever the token claims. */
+export function staffActor(config: Config, subject: string, claimedRoles: unknown, tokenId: string): Actor {
+  const roles = (Array.isArray(claimedRoles) ? claimedRoles : []).filter((r): r is HumanRole => (HUMAN_ROLES as readonly unknown[]).includes(r));
+  return {
+    actorClass: 'human',
+    subject,
+    clientId: `human:${subject}`,
+    organization: config.ownOrganization,
+    scopes: [],
+    roles,
+    purposeOfUse: undefined,
+    protocol: 'oidc',
+    tokenJti: tokenId,
+  };
+}
+
 export interface HumanVerifier {
   /** Issuers whose tokens this verifier takes. */
   issuers: ReadonlySet<string>;
@@ -95,19 +111,8 @@ export async function createHumanVerifier(db: DbOrTx, config: Config): Promise<H
         const code = error instanceof joseErrors.JWTExpired ? 'token-expired' : 'token-invalid';
         throw new AuthenticationError(code, 'access token is not valid', { cause: error });
       }
-      const claimed = payload[config.oidc.rolesClaim];
-      const roles = (Array.isArray(claimed) ? claimed : []).filter((r): r is HumanRole => (HUMAN_ROLES as readonly unknown[]).includes(r));
-      return {
-        actorClass: 'human',
-        subject: payload.sub as string,
-        clientId: `human:${payload.sub as string}`,
-        organization: config.ownOrganization,
-        scopes: [],
-        roles,
-        purposeOfUse: undefined,
-        protocol: 'oidc',
-        tokenJti: typeof payload.jti === 'string' ? payload.jti : `${payload.iat ?? ''}:${payload.sub as string}`,
-      };
+      const tokenId = typeof payload.jti === 'string' ? payload.jti : `${payload.iat ?? ''}:${payload.sub as string}`;
+      return staffActor(config, payload.sub as string, payload[config.oidc.rolesClaim], tokenId);
     },
   };
 }

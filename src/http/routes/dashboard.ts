@@ -6,6 +6,7 @@ import { Router, type RequestHandler } from 'express';
 import { jwtVerify, SignJWT, createLocalJWKSet, type JWK } from 'jose';
 import { AuthenticationError } from '../../errors.js';
 import type { Actor } from '../../identity/actor.js';
+import { staffActor } from '../../identity/humans.js';
 import { authorize } from '../../policy/authorize.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, requestAudit } from '../request-context.js';
@@ -58,21 +59,12 @@ export function dashboardRouter(deps: AppDeps, queue: Queue): Router {
     } catch (error) {
       throw new AuthenticationError('session-invalid', 'the staff session is not valid; sign in again', { cause: error });
     }
-    const actor: Actor = {
-      actorClass: 'human',
-      subject: payload.sub as string,
-      clientId: `human:${payload.sub as string}`,
-      organization: deps.config.ownOrganization,
-      scopes: [],
-      roles: Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [],
-      purposeOfUse: undefined,
-      protocol: 'oidc',
-      tokenJti: `session:${payload.iat ?? ''}`,
-    };
+    const actor = staffActor(deps.config, payload.sub as string, payload.roles, `session:${payload.iat ?? ''}`);
     res.locals.actor = actor;
     requestAudit(res).actor = actor;
     authorize(deps.policy, requestAudit(res), actor, 'administer', { type: 'Operations', id: 'queues' });
-    // Reading the dashboard is audited; its many polling requests are not worth an event each unless they change a job.
+    // Opening the session is audited (POST /admin/session), and so is every request that changes a job; the
+    // dashboard's polling reads are not recorded one by one.
     if (req.method !== 'GET') await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: 'dashboard-action' });
     else requestAudit(res).written = true;
     next();
