@@ -27,25 +27,15 @@ export type TripReason = 'card-variants' | 'unmatched-requests';
 /**
  * Limits fail open: with Redis unreachable a request is served, unthrottled, rather than refused — answering
  * a member's payer-to-payer request is a legal duty, and the counters are a guard, not the gate (every request
- * is still authenticated, authorized, consent-checked and audited). `limitsDegraded()` reports the outage.
+ * is still authenticated, authorized, consent-checked and audited). `/readyz` reports Redis down meanwhile.
  */
-let unavailableSince: number | undefined;
-
 async function guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
   try {
-    const result = await withDeadline(work(), 1_000, 'limits store timed out');
-    unavailableSince = undefined;
-    return result;
+    return await withDeadline(work(), 1_000, 'limits store timed out');
   } catch (error) {
     if (error instanceof TooManyRequestsError) throw error;
-    unavailableSince ??= Date.now();
     return fallback;
   }
-}
-
-/** Whether the limit counters are currently unreachable (and requests pass unthrottled). */
-export function limitsDegraded(): boolean {
-  return unavailableSince !== undefined;
 }
 
 /** Counts the request in the client's current minute; 429 beyond the limit. */
