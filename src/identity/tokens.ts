@@ -36,6 +36,8 @@ export interface TokenDeps {
   redis: Redis;
   config: Config;
   signingKey: ServiceSigningKey;
+  /** The service's verifier of its own access tokens (shared, with its registration-status cache). */
+  verifyAccessToken?: (token: string) => Promise<Actor>;
 }
 
 export interface TokenResponse {
@@ -281,7 +283,7 @@ export async function issueAgentToken(
 
   let delegator: Actor;
   try {
-    delegator = await createAccessTokenVerifier(deps)(subjectToken);
+    delegator = await (deps.verifyAccessToken ?? createAccessTokenVerifier(deps))(subjectToken);
   } catch (error) {
     throw invalidGrant('subject-token-invalid', 'subject_token is not a valid access token', error);
   }
