@@ -35,8 +35,12 @@ export interface CandidateSet {
 }
 
 /** normalise → block: the query, normalised, and every member sharing a block or a card identifier with it. */
-export async function findCandidates(db: DbOrTx, blockCap: number, offered: PersonFields): Promise<CandidateSet> {
-  const query = normalizePerson(offered);
+export async function findCandidates(
+  db: DbOrTx,
+  blockCap: number,
+  offered: PersonFields,
+  query: NormalizedPerson = normalizePerson(offered),
+): Promise<CandidateSet> {
   const { members, oversizedKeys } = await findCandidateMembers(db, {
     blockKeys: queryBlockingKeys(query),
     cardValues: [...new Set([...(offered.identifiers ?? []), ...query.identifiers])],
@@ -54,8 +58,9 @@ export async function findCandidates(db: DbOrTx, blockCap: number, offered: Pers
   };
 }
 
-export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields): Promise<Resolution> {
-  const { query, candidates, oversizedBlockKinds } = await findCandidates(db, options.blockCap, offered);
+/** `normalized` lets a caller that already normalised the offered demographics skip doing it again. */
+export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields, normalized?: NormalizedPerson): Promise<Resolution> {
+  const { query, candidates, oversizedBlockKinds } = await findCandidates(db, options.blockCap, offered, normalized);
   return {
     decision: decide(options.model, options.thresholds, query, candidates),
     oversizedBlockKinds,

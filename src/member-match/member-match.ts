@@ -19,6 +19,7 @@ import type { Actor } from '../identity/actor.js';
 import { saveLink } from '../links/member-links.js';
 import type { MatchDecision, MatchedMember } from '../matching/decision.js';
 import type { MatchModel } from '../matching/model.js';
+import type { NormalizedPerson, PersonFields } from '../matching/record.js';
 import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js';
 import { resolveMember } from '../matching/resolver.js';
 import type { Logger } from '../logger.js';
@@ -65,7 +66,10 @@ export async function memberMatch(
 
   // A request already with a reviewer finds its case: pending stays pending; a decision is final (sticky),
   // whatever a later automatic run would say.
-  const requestKey = reviewRequestKey(deps.phiHashKey, request);
+  // The offered demographics, normalised once: for the review case's key and for resolution.
+  const offered = offeredPerson(request);
+  const normalized = normalizePerson(offered);
+  const requestKey = reviewRequestKey(deps.phiHashKey, request, normalized);
   const existing = await findCaseByRequest(deps.db, actor.organization, requestKey);
   let matched: MatchedMember;
   if (existing) {
@@ -81,7 +85,7 @@ export async function memberMatch(
     if (!member) throw new BusinessRuleError('no-match', 'no member matches the submitted demographics and coverage');
     matched = { memberUuid: member.id, memberId: member.memberId };
   } else {
-    matched = await resolveAutomatically(deps, actor, request, audit, personHash, requestKey, options.respondAsync ?? false);
+    matched = await resolveAutomatically(deps, actor, request, { offered, normalized }, audit, personHash, requestKey, options.respondAsync ?? false);
   }
 
   return completeMatch(deps, actor, audit, matched, { consent: request.consent!, permit: consent, coverageToLink: request.coverageToLink });
@@ -164,17 +168,18 @@ async function resolveAutomatically(
   deps: MemberMatchDeps,
   actor: Actor,
   request: MemberMatchRequest,
+  { offered, normalized }: { offered: PersonFields; normalized: NormalizedPerson },
   audit: RequestAudit,
   personHash: string,
   requestKey: string,
   respondAsync: boolean,
 ): Promise<MatchedMember> {
   const model = await deps.matchModel();
-  const offered = offeredPerson(request);
   const { decision, oversizedBlockKinds } = await resolveMember(
     deps.db,
     { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap },
     offered,
+    normalized,
   );
   if (oversizedBlockKinds.length > 0) deps.logger.warn({ blockKinds: oversizedBlockKinds }, 'blocks over the cap were skipped');
   recordDecision(audit, decision);
@@ -230,8 +235,8 @@ function isHighRisk(request: MemberMatchRequest, decision: Extract<MatchDecision
  * Which request this is, for finding its review case again: a keyed hash of the normalised demographics, the
  * card identifiers, the partner's own coverage and the consent — the same person asked about the same way.
  */
-function reviewRequestKey(key: string, request: MemberMatchRequest): string {
-  const { identifiers: _identifiers, ...person } = normalizePerson(offeredPerson(request));
+function reviewRequestKey(key: string, request: MemberMatchRequest, normalized: NormalizedPerson): string {
+  const { identifiers: _identifiers, ...person } = normalized;
   const material = canonicalJson({
     person,
     cards: [...request.cardIdentifiers].sort(),
