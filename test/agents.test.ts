@@ -16,6 +16,7 @@ import {
   startTestService,
   type TestPartner,
   type TestService,
+  HL7_EXAMPLE_MEMBER_ROW,
 } from './support/service.js';
 
 /** Agents act only on delegation: narrower scopes, shorter lives, the chain in `act` and in the audit trail. */
@@ -29,7 +30,7 @@ beforeAll(async () => {
   ts = await startTestService();
   tokenUrl = `${ts.url}/oauth/token`;
   await importRows(ts, [
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
   partner = await registerTestPartner(ts);
   agentKeys = await generatePartnerKeyPair('ES384');

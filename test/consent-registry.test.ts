@@ -17,6 +17,7 @@ import {
   registerTestPartner,
   startTestService,
   type TestService,
+  HL7_EXAMPLE_MEMBER_ROW,
 } from './support/service.js';
 
 /** Our consent registry overrides whatever consent a partner presents: on matching and on every read. */
@@ -27,7 +28,7 @@ let memberUuid: string;
 beforeAll(async () => {
   ts = await startTestService();
   await importRows(ts, [
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
   token = await partnerToken(ts, await registerTestPartner(ts));
   memberUuid = (await findMemberSummaryByMemberId(ts.service.deps.db, '55678'))!.id;

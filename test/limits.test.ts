@@ -10,6 +10,7 @@ import {
   registerTestPartner,
   startTestService,
   type TestService,
+  HL7_EXAMPLE_MEMBER_ROW,
 } from './support/service.js';
 
 /** Behavioural limits with small thresholds: rate limit, and the two brute-force patterns HRex warns about. */
@@ -23,7 +24,7 @@ beforeAll(async () => {
     MATCH_LOCKOUT_SECONDS: '600',
   });
   await importRows(ts, [
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
 });
 afterAll(() => ts?.stop());

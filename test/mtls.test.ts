@@ -6,7 +6,7 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, signClientAssertion, type PartnerKeyPair } from '../src/cli/partner-tools.js';
 import { CLIENT_ASSERTION_TYPE } from '../src/identity/tokens.js';
 import { registerPartnerClient, type PartnerClient } from '../src/identity/partner-clients.js';
-import { importRows, latestAuditEvents, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService } from './support/service.js';
+import { importRows, latestAuditEvents, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
 import { createTestPki, type TestPki } from './support/tls.js';
 
 /** Mutual TLS (RFC 8705): tokens issued over a verified client certificate work only over that certificate. */
@@ -19,7 +19,7 @@ beforeAll(async () => {
   pki = createTestPki(['partner-a', 'partner-b']);
   ts = await startTestService({ TLS_PORT: '0', TLS_CERT_FILE: pki.serverCert, TLS_KEY_FILE: pki.serverKey, TLS_CLIENT_CA_FILE: pki.caCert });
   await importRows(ts, [
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
   keys = await generatePartnerKeyPair('ES384');
   client = await registerPartnerClient(ts.service.deps.db, {

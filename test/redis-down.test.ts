@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { createReviewQueue, relayOnce, CASE_JOB } from '../src/review/outbox-relay.js';
-import { importRows, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService } from './support/service.js';
+import { importRows, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
 import type { Coverage, Patient } from 'fhir/r4.js';
 
 /** With Redis unreachable, matching still answers and review cases still persist; the relay catches up later. */
@@ -16,7 +16,7 @@ beforeAll(async () => {
   await importRows(ts, [
     '30001,L200,self,Sam,,Lee,,2001-01-01,male,,,,,,,CL1,,,,',
     '30002,L200,child,Sam,,Lee,,2001-01-01,male,,,,,,,CL2,,,,',
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
 });
 afterAll(() => ts?.stop());

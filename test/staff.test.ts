@@ -2,7 +2,7 @@ import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createHumanVerifier, devIdpToken } from '../src/identity/humans.js';
-import { importRows, latestAuditEvents, startTestService, type TestService } from './support/service.js';
+import { importRows, latestAuditEvents, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
 
 /** Staff (humans) authenticate with OpenID Connect; here the development IdP stands in for the real one. */
 let ts: TestService;
@@ -10,7 +10,7 @@ let ts: TestService;
 beforeAll(async () => {
   ts = await startTestService({ DEV_MODE: 'true' });
   await importRows(ts, [
-    '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23',
+    HL7_EXAMPLE_MEMBER_ROW,
   ]);
 });
 afterAll(() => ts?.stop());

@@ -124,6 +124,9 @@ export const ROSTER_HEADER =
   'member_id,subscriber_id,relationship,given,middle,family,suffix,birth_date,gender,address_line,city,state,postal_code,phone,email,coverage_id,group,plan,period_start,period_end';
 
 /** Imports CSV rows (without header) through the real roster importer. */
+/** The HL7 example member (Patricia Ann Person, member id 55678, coverage DH10001235) as a roster row. */
+export const HL7_EXAMPLE_MEMBER_ROW = '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23';
+
 export async function importRows(ts: TestService, rows: string[]): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mm-roster-'));
   const file = path.join(dir, 'roster.csv');
