@@ -134,3 +134,9 @@ export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly issueType: IssueType = 'transient';
 }
+
+/** 500 for work that failed on our side after it was accepted (a batch job whose chunks kept failing). */
+export class ProcessingFailedError extends AppError {
+  readonly status = 500;
+  readonly issueType: IssueType = 'exception';
+}

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
   logger.info({ url: service.url, tlsUrl: service.tlsUrl, fhirBase: config.fhirBaseUrl }, 'member-match listening');
-  const workers = config.runWorkers ? startWorkers(config, service.deps.db, logger) : undefined;
+  const workers = config.runWorkers ? await startWorkers(config, service.deps.db, logger) : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {

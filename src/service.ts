@@ -15,6 +15,7 @@ import { createRedis } from './redis.js';
 import { createModelProvider } from './matching/model-repository.js';
 import { loadPolicyEngine } from './policy/cedar-policy.js';
 import { createReviewQueue } from './review/outbox-relay.js';
+import { createBatchFlowProducer } from './batch/queue.js';
 
 const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -39,9 +40,12 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   const matchModel = await createModelProvider(db);
   const reviewQueue = createReviewQueue(config.redisUrl, config.redisKeyPrefix);
   reviewQueue.on('error', (error: Error) => logger.warn({ errName: error.name }, 'review queue connection problem'));
+  const batchFlow = createBatchFlowProducer(config.redisUrl, config.redisKeyPrefix);
+  batchFlow.on('error', (error: Error) => logger.warn({ errName: error.name }, 'batch flow connection problem'));
   return {
     config,
     db,
+    batchFlow,
     redis,
     logger,
     signingKey,
@@ -105,6 +109,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await deps.reviewQueue?.close().catch(() => undefined);
+      await deps.batchFlow?.close().catch(() => undefined);
       await deps.db.destroy();
       deps.redis.disconnect();
     },

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const db = await openDatabase(config.databaseUrl, 4);
-  const workers = startWorkers(config, db, logger);
+  const workers = await startWorkers(config, db, logger);
   logger.info('member-match workers running');
   const stop = async () => {
     await workers.stop();

@@ -51,15 +51,36 @@ interface ChainedFields {
 
 /** Appends one event. Pass the transaction whose effect the event records, so both commit or neither. */
 export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<void> {
+  await appendAuditEvents(db, [event]);
+}
+
+/**
+ * Appends events in order, chained, with one lock and one insert: a batch chunk records each of its rows'
+ * decisions in the transaction that writes them.
+ */
+export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
   if (!db.isTransaction) {
-    await (db as Db).transaction().execute((trx) => appendAuditEvent(trx, event));
+    await (db as Db).transaction().execute((trx) => appendAuditEvents(trx, events));
     return;
   }
   const trx = db as Tx;
   await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
   const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  const prevHash = last?.hash ?? GENESIS_HASH;
-  const fields: ChainedFields = {
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const rows = events.map((event) => {
+    const fields = chainedFields(event);
+    const hash = chainHash(prevHash, fields);
+    const row = { ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash };
+    prevHash = hash;
+    return row;
+  });
+  // Inserted in order, so `seq` follows the chain.
+  for (let i = 0; i < rows.length; i += 1_000) await trx.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
+}
+
+function chainedFields(event: AuditEvent): ChainedFields {
+  return {
     event_id: randomUUID(),
     recorded_at: new Date().toISOString(),
     request_id: event.requestId ?? null,
@@ -86,10 +107,6 @@ export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<v
         }
       : (event.details ?? {}),
   };
-  await trx
-    .insertInto('audit_events')
-    .values({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash: chainHash(prevHash, fields) })
-    .execute();
 }
 
 export function chainHash(prevHash: string, fields: ChainedFields): string {

@@ -24,6 +24,8 @@ export interface MembersTable {
   given_key: string;
   content_hash: string;
   match_profile: JSONColumnType<Record<string, unknown>> | null;
+  ended_at: Date | null;
+  last_seen_job: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -178,7 +180,7 @@ export interface ReviewCasesTable {
   id: Generated<string>;
   status: Generated<string>;
   reason: string;
-  partner_client_id: string;
+  partner_client_id: string | null;
   partner_org_system: string;
   partner_org_value: string;
   request_key: string;
@@ -199,6 +201,7 @@ export interface ReviewCasesTable {
   version: Generated<number>;
   high_risk: Generated<boolean>;
   confirmed_by: string | null;
+  batch_job_id: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -227,4 +230,66 @@ export interface Database {
   agent_registrations: AgentRegistrationsTable;
   review_cases: ReviewCasesTable;
   review_outbox: ReviewOutboxTable;
+  batch_jobs: BatchJobsTable;
+  batch_rows: BatchRowsTable;
+  batch_chunks: BatchChunksTable;
+  batch_results: BatchResultsTable;
+}
+
+export interface BatchJobsTable {
+  id: Generated<string>;
+  kind: string;
+  state: Generated<string>;
+  owner_class: string;
+  owner_client_id: string;
+  owner_org_system: string;
+  owner_org_value: string;
+  content_hash: string;
+  options: JSONColumnType<Record<string, unknown>>;
+  total_rows: Generated<number>;
+  chunk_size: number;
+  chunk_count: Generated<number>;
+  chunks_done: Generated<number>;
+  rows_done: Generated<number>;
+  matched: Generated<number>;
+  review: Generated<number>;
+  no_match: Generated<number>;
+  consent_constrained: Generated<number>;
+  rejected: Generated<number>;
+  summary: JSONColumnType<Record<string, unknown>> | null;
+  error: string | null;
+  dispatched_at: Date | null;
+  created_at: Generated<Date>;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface BatchRowsTable {
+  job_id: string;
+  seq: number;
+  line: number;
+  input: JSONColumnType<Record<string, unknown>> | null;
+  error: string | null;
+}
+
+export interface BatchChunksTable {
+  job_id: string;
+  chunk: number;
+  first_seq: number;
+  last_seq: number;
+  done_at: Date | null;
+  attempts: Generated<number>;
+}
+
+export interface BatchResultsTable {
+  job_id: string;
+  seq: number;
+  line: number;
+  outcome: string;
+  member_uuid: string | null;
+  member_id: string | null;
+  band: string | null;
+  probability: number | null;
+  review_case_id: string | null;
+  reason: string | null;
 }

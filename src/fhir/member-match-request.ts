@@ -43,7 +43,16 @@ function fail(code: string, message: string, expression: string): never {
   throw new StructureError(code, message, { expression });
 }
 
-export function parseMemberMatchRequest(body: unknown): MemberMatchRequest {
+export interface ParseOptions {
+  /**
+   * Inside a PDex MemberBundle there is exactly one Patient, so any local `Patient/<id>` reference can only
+   * mean it; the published PDex example itself refers to `Patient/1` from a MemberPatient whose id is
+   * `patient-1`. Single $member-match requests keep the strict HRex rule (references resolve to MemberPatient).
+   */
+  anyLocalPatientReference?: boolean;
+}
+
+export function parseMemberMatchRequest(body: unknown, options: ParseOptions = {}): MemberMatchRequest {
   if (!isObject(body) || body.resourceType !== 'Parameters') {
     fail('not-parameters', 'the request body must be a FHIR Parameters resource', 'Parameters');
   }
@@ -106,7 +115,7 @@ export function parseMemberMatchRequest(body: unknown): MemberMatchRequest {
     if (typeof ref !== 'string' || !/^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) {
       fail('reference-not-local', 'references to the member must be local (Patient/<id>)', `${expression}.reference`);
     }
-    if (ref !== patientRef) {
+    if (ref !== patientRef && !options.anyLocalPatientReference) {
       fail('reference-unresolved', 'reference does not resolve to the MemberPatient', `${expression}.reference`);
     }
   };

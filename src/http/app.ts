@@ -9,6 +9,7 @@ import { adminRouter } from './routes/admin.js';
 import { DASHBOARD_PATH, dashboardRouter } from './routes/dashboard.js';
 import { fhirRouter } from './routes/fhir.js';
 import { reviewRouter } from './routes/review.js';
+import { rosterRouter } from './routes/rosters.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 
 export function createApp(deps: AppDeps): Express {
@@ -61,6 +62,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.reviewQueue) app.use(DASHBOARD_PATH, dashboardRouter(deps, deps.reviewQueue));
   app.use('/admin', adminRouter(deps));
   app.use('/review', reviewRouter(deps));
+  app.use('/rosters', rosterRouter(deps));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });

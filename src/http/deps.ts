@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
@@ -27,4 +27,6 @@ export interface AppDeps {
   version: string;
   /** The BullMQ review queue, for the staff dashboard (absent in tests that do not need it). */
   reviewQueue?: Queue;
+  /** Hands new batch jobs to the queue at once (the workers' dispatcher catches any it could not). */
+  batchFlow?: FlowProducer;
 }

@@ -17,7 +17,7 @@ export interface PartnerClient {
 }
 
 /** Scopes a partner payer may be granted. */
-export const PARTNER_SCOPES = ['system/Patient.$member-match', 'system/Patient.rs'] as const;
+export const PARTNER_SCOPES = ['system/Patient.$member-match', 'system/Group.$bulk-member-match', 'system/Patient.rs'] as const;
 
 export interface NewPartnerClient {
   name: string;

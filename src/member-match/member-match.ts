@@ -1,9 +1,9 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { reviewRequestKey } from '../review/request-key.js';
 import type { Consent, Coverage, Parameters } from 'fhir/r4.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { BusinessRuleError, NotFoundError, ReviewPendingError } from '../errors.js';
-import { canonicalJson } from '../audit/audit-trail.js';
 import { matchDecisions, reviewCasesOpened } from '../metrics.js';
 import { findCase, findCaseByRequest, openCase } from '../review/review-cases.js';
 import { findMemberSummary } from '../members/member-index.js';
@@ -69,7 +69,12 @@ export async function memberMatch(
   // The offered demographics, normalised once: for the review case's key and for resolution.
   const offered = offeredPerson(request);
   const normalized = normalizePerson(offered);
-  const requestKey = reviewRequestKey(deps.phiHashKey, request, normalized);
+  const requestKey = reviewRequestKey(deps.phiHashKey, normalized, {
+    cards: request.cardIdentifiers,
+    subscriberId: request.subscriberId,
+    coverageToLink: request.coverageToLink?.identifier,
+    consent: request.consent,
+  });
   const existing = await findCaseByRequest(deps.db, actor.organization, requestKey);
   let matched: MatchedMember;
   if (existing) {
@@ -225,33 +230,17 @@ async function resolveAutomatically(
  * Cases a second reviewer must confirm (four eyes): a #sensitive consent (the member's sensitive data may
  * follow the link), candidates in conflict, or a card that points at someone other than the best candidate.
  */
-function isHighRisk(request: MemberMatchRequest, decision: Extract<MatchDecision, { outcome: 'review' }>): boolean {
+export function isHighRisk(request: MemberMatchRequest, decision: Extract<MatchDecision, { outcome: 'review' }>): boolean {
   const sensitive = request.consent?.policy?.some((p) => p.uri === HREX_CONSENT_POLICY_SENSITIVE) ?? false;
   const cardElsewhere = decision.top.some((c) => c.cardHit && c.memberUuid !== decision.best.memberUuid);
   return sensitive || decision.reason === 'conflict' || cardElsewhere;
 }
 
 /**
- * Which request this is, for finding its review case again: a keyed hash of the normalised demographics, the
- * card identifiers, the partner's own coverage and the consent — the same person asked about the same way.
- */
-function reviewRequestKey(key: string, request: MemberMatchRequest, normalized: NormalizedPerson): string {
-  const { identifiers: _identifiers, ...person } = normalized;
-  const material = canonicalJson({
-    person,
-    cards: [...request.cardIdentifiers].sort(),
-    subscriberId: request.subscriberId ?? null,
-    coverageToLink: request.coverageToLink?.identifier ?? null,
-    consent: request.consent ? createHash('sha256').update(canonicalJson(request.consent)).digest('hex') : null,
-  });
-  return createHmac('sha256', key).update(material).digest('base64url');
-}
-
-/**
  * The partner client a link belongs to: the caller, or — for an agent acting on delegation — the partner at the
  * head of its delegation chain (the policy lets agents match only for partners).
  */
-function linkOwnerClientId(actor: Actor): string {
+export function linkOwnerClientId(actor: Actor): string {
   if (actor.actorClass !== 'agent') return actor.clientId;
   const head = actor.delegationChain?.[0] ?? '';
   if (!head.startsWith('partner:')) throw new Error('an agent matched without a partner at the head of its delegation chain');

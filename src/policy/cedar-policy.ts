@@ -10,10 +10,14 @@ import { projectFile } from '../project-files.js';
  * and their reason go into the audit trail with the request.
  */
 
-export type BusinessAction = 'submit-member-match' | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case' | 'reopen-review-case';
+export type BusinessAction =
+  | 'submit-member-match'
+  | 'submit-bulk-member-match'
+  | 'reconcile-roster'
+  | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case' | 'reopen-review-case';
 
 export interface ResourceRef {
-  type: 'MatchService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue' | 'Operations';
+  type: 'MatchService' | 'RosterService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue' | 'Operations';
   id: string;
   attrs?: Record<string, string>;
 }

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
+import { runPeriodically } from '../periodic.js';
 
 /**
  * The outbox relay: publishes review cases, written to `review_outbox` in the same transaction as the case,
@@ -69,29 +70,10 @@ export async function relayOnce(db: Db, queue: Queue, batch = 100): Promise<numb
 
 /** Runs the relay every `intervalMs` until stopped; a failure is logged and retried on the next tick. */
 export function startOutboxRelay(db: Db, queue: Queue, logger: Logger, intervalMs = 1_000): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  let failing = false;
-  const tick = () => {
-    running = (async () => {
-      try {
-        while (!stopped && (await relayOnce(db, queue)) > 0);
-        if (failing) logger.info('review outbox relay recovered');
-        failing = false;
-      } catch (error) {
-        if (!failing) logger.warn({ errName: (error as Error).name }, 'review outbox relay cannot publish; will retry');
-        failing = true;
-      }
-    })();
-  };
-  const timer = setInterval(tick, intervalMs);
-  timer.unref();
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
+  return runPeriodically(
+    async (isStopped) => {
+      while (!isStopped() && (await relayOnce(db, queue)) > 0);
     },
-  };
+    { intervalMs, logger, failing: 'review outbox relay cannot publish; will retry', recovered: 'review outbox relay recovered' },
+  );
 }

@@ -18,8 +18,11 @@ export interface ReviewCase {
   id: string;
   status: CaseStatus;
   reason: string;
-  partnerClientId: string;
+  /** The partner client that asked; null for a case from one of our own batch jobs (see batchJobId). */
+  partnerClientId: string | null;
+  /** Who asked: the partner's organisation, or our own for a batch job of ours. */
   partnerOrganization: SystemValue;
+  batchJobId: string | null;
   offered: PersonFields;
   /** What completing the link needs: the partner's CoverageToLink and Consent, as sent. */
   linkRequest: Record<string, unknown>;
@@ -44,7 +47,9 @@ export interface ReviewCase {
 
 export interface NewCase {
   reason: string;
-  partnerClientId: string;
+  partnerClientId: string | null;
+  /** The batch job (bulk match or roster reconciliation) the request came in. */
+  batchJobId?: string | undefined;
   partnerOrganization: SystemValue;
   requestKey: string;
   offered: PersonFields;
@@ -66,6 +71,7 @@ export async function openCase(trx: DbOrTx, c: NewCase): Promise<{ id: string; c
     .values({
       reason: c.reason,
       partner_client_id: c.partnerClientId,
+      batch_job_id: c.batchJobId ?? null,
       partner_org_system: c.partnerOrganization.system,
       partner_org_value: c.partnerOrganization.value,
       request_key: c.requestKey,
@@ -98,6 +104,19 @@ export async function findCaseByRequest(db: DbOrTx, organization: SystemValue, r
     .where('request_key', '=', requestKey)
     .executeTakeFirst();
   return row && toCase(row);
+}
+
+/** The cases this organisation's requests already have, by request key (a batch chunk asks for all its rows at once). */
+export async function findCasesByRequests(db: DbOrTx, organization: SystemValue, requestKeys: readonly string[]): Promise<Map<string, ReviewCase>> {
+  if (requestKeys.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('review_cases')
+    .selectAll()
+    .where('partner_org_system', '=', organization.system)
+    .where('partner_org_value', '=', organization.value)
+    .where('request_key', '=', sql<string>`any(${[...new Set(requestKeys)]}::text[])`)
+    .execute();
+  return new Map(rows.map((row) => [row.request_key, toCase(row)]));
 }
 
 export async function findCase(db: DbOrTx, id: string): Promise<ReviewCase | undefined> {
@@ -245,7 +264,8 @@ type CaseRow = {
   id: string;
   status: string;
   reason: string;
-  partner_client_id: string;
+  partner_client_id: string | null;
+  batch_job_id: string | null;
   partner_org_system: string;
   partner_org_value: string;
   offered: unknown;
@@ -274,6 +294,7 @@ function toCase(row: CaseRow): ReviewCase {
     status: row.status as CaseStatus,
     reason: row.reason,
     partnerClientId: row.partner_client_id,
+    batchJobId: row.batch_job_id,
     partnerOrganization: { system: row.partner_org_system, value: row.partner_org_value },
     offered: row.offered as PersonFields,
     linkRequest: row.link_request as Record<string, unknown>,

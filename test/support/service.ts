@@ -139,3 +139,20 @@ export async function importRows(ts: TestService, rows: string[]): Promise<void>
 export async function latestAuditEvents(ts: TestService, limit = 5) {
   return ts.service.deps.db.selectFrom('audit_events').selectAll().orderBy('seq', 'desc').limit(limit).execute();
 }
+
+/** The queue workers (review relay, batch chunks) in this process, against the test service's database and Redis prefix. */
+export async function startTestWorkers(ts: TestService): Promise<{ stop(): Promise<void> }> {
+  const { startWorkers } = await import('../../src/workers.js');
+  return startWorkers(ts.config, ts.service.deps.db, createLogger('silent'));
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

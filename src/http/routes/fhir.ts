@@ -2,7 +2,10 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import type { Resource } from 'fhir/r4.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { parseSystemValue } from '../../config.js';
-import { InvalidRequestError, NotFoundError, ReviewPendingError, UnsupportedMediaTypeError } from '../../errors.js';
+import { InvalidRequestError, NotFoundError, ProcessingFailedError, ReviewPendingError, UnsupportedMediaTypeError } from '../../errors.js';
+import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMemberMatchRequest, RESULT_GROUPS } from '../../batch/bulk-member-match.js';
+import { bulkRowsWithResults, progressHeader, startJob } from '../../batch/job-service.js';
+import { cancelJob, deleteJob, findOwnJob, jobOwner } from '../../batch/jobs.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { minimalPatient, searchsetBundle } from '../../fhir/resources.js';
 import { liveLinkedMembers } from '../../links/member-links.js';
@@ -16,6 +19,17 @@ import type { AppDeps } from '../deps.js';
 import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
 
 export const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json'];
+const RESPOND_ASYNC = /(^|[,;\s])respond-async($|[,;\s])/;
+const NDJSON = 'application/fhir+ndjson';
+
+/** STU 2.1 answers with a Parameters; `_outputFormat=application/fhir+ndjson` asks for the STU 2.2 manifest. */
+function bulkOutputFormat(req: Request): string {
+  const asked = req.query._outputFormat;
+  if (asked === undefined) return 'application/fhir+json';
+  if (asked === NDJSON || asked === 'application/ndjson' || asked === 'ndjson') return NDJSON;
+  if (asked === 'application/fhir+json') return asked;
+  throw new InvalidRequestError('output-format-unsupported', '_outputFormat must be application/fhir+json (STU 2.1) or application/fhir+ndjson (STU 2.2)');
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function fhirRouter(deps: AppDeps): Router {
@@ -25,7 +39,7 @@ export function fhirRouter(deps: AppDeps): Router {
     const actor = currentActor(res);
     // A partner's members are the ones its organisation holds links to: the tenant of what it reads.
     const resource: ResourceRef =
-      action === 'submit-member-match'
+      action === 'submit-member-match' || action === 'submit-bulk-member-match'
         ? { type: 'MatchService', id: 'member-match' }
         : { type: 'MemberDirectory', id: formatOrganization(actor.organization), attrs: { tenant: formatOrganization(actor.organization) } };
     authorize(deps.policy, requestAudit(res), actor, action, resource);
@@ -61,7 +75,7 @@ export function fhirRouter(deps: AppDeps): Router {
     async (req, res) => {
       // FHIR asynchronous pattern: with `Prefer: respond-async`, a match that goes to review answers 202 and a
       // status URL instead of 422.
-      const respondAsync = /(^|[,;\s])respond-async($|[,;\s])/.test(String(req.headers.prefer ?? ''));
+      const respondAsync = RESPOND_ASYNC.test(String(req.headers.prefer ?? ''));
       try {
         const result = await memberMatch(deps, currentActor(res), req.body, requestAudit(res), { respondAsync });
         await send(res, 200, result);
@@ -72,6 +86,84 @@ export function fhirRouter(deps: AppDeps): Router {
       }
     },
   );
+
+  // PDex $bulk-member-match: validated now, decided by the batch workers; see src/batch/bulk-member-match.ts.
+  router.post(
+    '/Group/$bulk-member-match',
+    auditAs('bulk-member-match'),
+    authenticated,
+    allow('submit-bulk-member-match'),
+    requireFhirJson,
+    express.json({ type: FHIR_JSON_TYPES, limit: deps.config.batch.bulkMaxBodyBytes, strict: true }),
+    async (req, res) => {
+      if (!RESPOND_ASYNC.test(String(req.headers.prefer ?? ''))) {
+        throw new InvalidRequestError('respond-async-required', '$bulk-member-match is asynchronous: send Prefer: respond-async');
+      }
+      const outputFormat = bulkOutputFormat(req);
+      const members = parseBulkMemberMatchRequest(req.body, deps.config.batch.bulkMaxMembers);
+      const actor = currentActor(res);
+      const { job, created } = await startJob(
+        deps,
+        { kind: 'bulk-member-match', owner: jobOwner(actor), contentHash: bulkContentHash(req.body, outputFormat), options: { outputFormat } },
+        () => members.map((parameters, i) => ({ line: i + 1, input: { parameters } as unknown as Record<string, unknown> })),
+      );
+      Object.assign(requestAudit(res).details, { batchJob: job.id, members: members.length, newJob: created });
+      await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: created ? 'accepted' : 'same-request' });
+      res.status(202).set('Content-Location', `${deps.config.fhirBaseUrl}/bulk-member-match-status/${job.id}`).end();
+    },
+  );
+
+  /** The caller's own bulk job, or 404: another client's job does not exist for it. */
+  async function ownBulkJob(req: Request, res: Response) {
+    const job = await findOwnJob(deps.db, req.params.jobId as string, 'bulk-member-match', currentActor(res).clientId);
+    if (!job || job.state === 'cancelled') throw new NotFoundError('not-found', 'no such bulk match request for this client');
+    requestAudit(res).details.batchJob = job.id;
+    return job;
+  }
+
+  router.get('/bulk-member-match-status/:jobId', auditAs('bulk-member-match-status'), authenticated, allow('submit-bulk-member-match'), async (req, res) => {
+    const job = await ownBulkJob(req, res);
+    if (job.state === 'failed') throw new ProcessingFailedError('job-failed', 'the bulk match failed on our side; submit it again');
+    if (job.state !== 'completed') {
+      await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'in-progress' });
+      res.status(202).set('X-Progress', progressHeader(job, 'members')).set('Retry-After', String(deps.config.batch.retryAfterSeconds)).end();
+      return;
+    }
+    const statusUrl = `${deps.config.fhirBaseUrl}/bulk-member-match-status/${job.id}`;
+    if (job.options.outputFormat === NDJSON) {
+      // STU 2.2: a bulk-data manifest with one Group per NDJSON file.
+      await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: 'ok' });
+      res.status(200).json({
+        transactionTime: job.finishedAt?.toISOString(),
+        request: `${deps.config.fhirBaseUrl}/Group/$bulk-member-match`,
+        requiresAccessToken: true,
+        output: RESULT_GROUPS.map((g) => ({ type: 'Group', url: `${statusUrl}/${g.parameter}.ndjson`, extension: { parameter: g.parameter } })),
+        error: [],
+      });
+      return;
+    }
+    const groups = bulkResultGroups(deps.config, job, await bulkRowsWithResults(deps.db, job.id));
+    Object.assign(requestAudit(res).details, job.counts);
+    await send(res, 200, bulkResultParameters(groups));
+  });
+
+  router.get('/bulk-member-match-status/:jobId/:file', auditAs('bulk-member-match-output'), authenticated, allow('submit-bulk-member-match'), async (req, res) => {
+    const job = await ownBulkJob(req, res);
+    const group = RESULT_GROUPS.find((g) => `${g.parameter}.ndjson` === req.params.file);
+    if (job.state !== 'completed' || !group) throw new NotFoundError('not-found', 'no such output file');
+    const groups = bulkResultGroups(deps.config, job, await bulkRowsWithResults(deps.db, job.id));
+    await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: 'ok' });
+    res.status(200).type('application/fhir+ndjson').send(`${JSON.stringify(groups[group.parameter])}\n`);
+  });
+
+  router.delete('/bulk-member-match-status/:jobId', auditAs('bulk-member-match-cancel'), authenticated, allow('submit-bulk-member-match'), async (req, res) => {
+    const job = await ownBulkJob(req, res);
+    // Running: cancelled (chunks already committed keep their links and cases, as single matches would).
+    // Finished: its results are deleted. Either way the status URL then answers 404.
+    if (!(await cancelJob(deps.db, job.id))) await deleteJob(deps.db, job.id);
+    await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'cancelled' });
+    res.status(202).end();
+  });
 
   router.get('/member-match-status/:caseId', auditAs('member-match-status'), authenticated, allow('submit-member-match'), async (req, res) => {
     const result = await memberMatchStatus(deps, currentActor(res), req.params.caseId as string, requestAudit(res));

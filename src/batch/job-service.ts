@@ -1,0 +1,71 @@
+import type { FlowProducer } from 'bullmq';
+import { sql } from 'kysely';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { dispatchJob } from './queue.js';
+import { createJob, type BatchJob, type JobKind, type JobOwner, type JobRow } from './jobs.js';
+import type { BulkMemberRow } from './bulk-member-match.js';
+
+/**
+ * Starting a batch job from the API: store it with its rows, then hand it to the queue. A dispatch that fails
+ * (Redis down) is not an error for the caller: the job is committed, and the workers' dispatcher picks it up.
+ */
+export async function startJob(
+  deps: { db: Db; config: Config; logger: Logger; batchFlow?: FlowProducer | undefined },
+  job: { kind: JobKind; owner: JobOwner; contentHash: string; options: Record<string, unknown> },
+  rows: () => AsyncIterable<JobRow> | Iterable<JobRow>,
+): Promise<{ job: BatchJob; created: boolean }> {
+  const started = await createJob(deps.db, { ...job, chunkSize: deps.config.batch.chunkSize }, rows);
+  if (started.created && deps.batchFlow) {
+    await dispatchJob(deps.db, deps.batchFlow, started.job).catch((error: unknown) => {
+      deps.logger.warn({ batchJob: started.job.id, errName: (error as Error).name }, 'batch job not dispatched yet; the dispatcher will retry');
+    });
+  }
+  return started;
+}
+
+/** A job's progress as the status endpoints report it. */
+export function jobStatus(job: BatchJob, selfUrl: string) {
+  return {
+    id: job.id,
+    kind: job.kind,
+    state: job.state,
+    totalRows: job.totalRows,
+    rowsDone: job.rowsDone,
+    progress: job.totalRows === 0 ? 1 : Math.round((job.rowsDone / job.totalRows) * 10_000) / 10_000,
+    chunks: { total: job.chunkCount, done: job.chunksDone },
+    counts: job.counts,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    ...(job.summary ? { summary: job.summary } : {}),
+    ...(job.error ? { error: job.error } : {}),
+    links: { self: selfUrl, results: `${selfUrl}/results` },
+  };
+}
+
+/** `X-Progress` for FHIR asynchronous requests. */
+export function progressHeader(job: BatchJob, unit: string): string {
+  const percent = job.totalRows === 0 ? 100 : Math.floor((job.rowsDone / job.totalRows) * 100);
+  return `${percent}% (${job.rowsDone} of ${job.totalRows} ${unit})`;
+}
+
+/** Every row of a (small) bulk job with its result, in order: what the result Groups are built from. */
+export async function bulkRowsWithResults(db: Db, jobId: string) {
+  const rows = await sql<{ seq: number; line: number; input: BulkMemberRow | null; outcome: string; member_uuid: string | null; member_id: string | null; reason: string | null }>`
+    SELECT r.seq, r.line, r.input, s.outcome, s.member_uuid, s.member_id, s.reason
+    FROM batch_rows r JOIN batch_results s ON s.job_id = r.job_id AND s.seq = r.seq
+    WHERE r.job_id = ${jobId} ORDER BY r.seq`.execute(db);
+  return rows.rows.map((r) => ({
+    input: r.input,
+    result: {
+      seq: r.seq,
+      line: r.line,
+      outcome: r.outcome as 'matched',
+      memberUuid: r.member_uuid ?? undefined,
+      memberId: r.member_id ?? undefined,
+      reason: r.reason ?? undefined,
+    },
+  }));
+}

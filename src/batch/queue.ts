@@ -1,0 +1,119 @@
+import { FlowProducer, Worker, type Job } from 'bullmq';
+import type { Db } from '../db/database.js';
+import { withDeadline } from '../deadline.js';
+import type { Logger } from '../logger.js';
+import { redisConnection } from '../review/outbox-relay.js';
+import { runPeriodically } from '../periodic.js';
+import { planBulkMembers } from './bulk-member-match.js';
+import { completeJob, failJob, processChunk, type BatchDeps, type ChunkPlanner } from './chunks.js';
+import { chunkRanges, markDispatched, purgeExpiredJobs, undispatchedJobs, type BatchJob, type JobKind } from './jobs.js';
+import { planReconcileRows } from './roster-reconcile.js';
+
+/**
+ * Batch jobs on BullMQ: each job is a flow — a `finalize` parent whose children are the job's chunks — so the
+ * parent runs once every chunk is done. Job ids are derived from the batch job (`<id>` and `<id>-c<n>`), so
+ * dispatching a job twice (the API's immediate attempt and the dispatcher's sweep) adds nothing twice.
+ * Postgres is the source of truth: state, progress and results live there; Redis only schedules.
+ */
+
+export const BATCH_QUEUE = 'batch';
+const CHUNK_ATTEMPTS = 10;
+
+const PLANNERS: Partial<Record<JobKind, ChunkPlanner>> = {
+  'bulk-member-match': planBulkMembers,
+  'roster-reconcile': planReconcileRows,
+};
+
+interface ChunkData {
+  jobId: string;
+  kind: JobKind;
+  chunk: number;
+}
+
+export function createBatchFlowProducer(redisUrl: string, keyPrefix: string): FlowProducer {
+  return new FlowProducer({
+    prefix: `${keyPrefix}bull`,
+    connection: { ...redisConnection(redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
+  });
+}
+
+const DISPATCH_TIMEOUT_MS = 5_000;
+
+/** Hands a job's chunks to the queue and records that it did. Throws if Redis does not take them in time. */
+export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Promise<void> {
+  const chunks = await chunkRanges(db, job.id);
+  await withDeadline(
+    flow.add({
+      name: 'finalize',
+      queueName: BATCH_QUEUE,
+      data: { jobId: job.id, kind: job.kind, chunk: -1 } satisfies ChunkData,
+      opts: { jobId: job.id, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 86_400 } },
+      children: chunks
+        .filter((c) => !c.done)
+        .map((c) => ({
+          name: 'chunk',
+          queueName: BATCH_QUEUE,
+          data: { jobId: job.id, kind: job.kind, chunk: c.chunk } satisfies ChunkData,
+          opts: {
+            jobId: `${job.id}-c${c.chunk}`,
+            attempts: CHUNK_ATTEMPTS,
+            backoff: { type: 'exponential', delay: 1_000 },
+            failParentOnFailure: true,
+            removeOnComplete: { age: 3_600 },
+            removeOnFail: { age: 86_400 },
+          },
+        })),
+    }),
+    DISPATCH_TIMEOUT_MS,
+    'batch queue did not answer in time',
+  );
+  await markDispatched(db, job.id);
+}
+
+/**
+ * The dispatcher: every few seconds, hands to the queue the jobs committed but never dispatched (Redis was
+ * down at upload, or the API died between commit and dispatch), and deletes jobs past their retention.
+ */
+export function startBatchDispatcher(db: Db, flow: FlowProducer, logger: Logger, retentionHours: number, intervalMs = 2_000): { stop(): Promise<void> } {
+  return runPeriodically(
+    async (isStopped) => {
+      for (const job of await undispatchedJobs(db, 2)) {
+        if (isStopped()) break;
+        await dispatchJob(db, flow, job);
+      }
+      await purgeExpiredJobs(db, retentionHours);
+    },
+    { intervalMs, logger, failing: 'batch dispatcher cannot dispatch; will retry', recovered: 'batch dispatcher recovered' },
+  );
+}
+
+export function startBatchWorker(deps: BatchDeps, logger: Logger): Worker {
+  const { config } = deps;
+  const worker = new Worker(
+    BATCH_QUEUE,
+    async (job: Job<ChunkData>) => {
+      const { jobId, kind, chunk } = job.data;
+      if (job.name === 'finalize') return (await completeJob(deps.db, jobId)) ? 'completed' : 'not-completed';
+      const planner = PLANNERS[kind];
+      if (!planner) throw new Error(`no chunk planner for ${kind}`);
+      return processChunk(deps, jobId, chunk, planner);
+    },
+    {
+      prefix: `${config.redisKeyPrefix}bull`,
+      connection: { ...redisConnection(config.redisUrl), maxRetriesPerRequest: null },
+      concurrency: config.batch.concurrency,
+      // A worker that dies holding a chunk loses its lock after lockDuration; the chunk then runs again
+      // elsewhere, and finds nothing committed (or, if the commit landed, finds itself done).
+      lockDuration: config.batch.lockSeconds * 1_000,
+      stalledInterval: Math.max(1_000, Math.floor((config.batch.lockSeconds * 1_000) / 2)),
+      maxStalledCount: 5,
+    },
+  );
+  worker.on('error', (error: Error) => logger.warn({ errName: error.name }, 'batch worker connection problem'));
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    logger.warn({ batchJob: job.data.jobId, chunk: job.data.chunk, attempt: job.attemptsMade, errName: error.name }, 'batch chunk failed');
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) void failJob(deps.db, job.data.jobId, 'a chunk failed after all its attempts').catch(() => undefined);
+  });
+  return worker;
+}

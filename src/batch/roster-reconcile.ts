@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { BusinessRuleError, InvalidRequestError, PayloadTooLargeError } from '../errors.js';
+import { normalizePerson } from '../matching/normalize.js';
+import type { PersonFields } from '../matching/record.js';
+import type { CoverageRecord, MemberRecord } from '../members/member-repository.js';
+import { readRosterCsv, RosterFileError, validateRosterRow } from '../members/roster-csv.js';
+import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from '../members/roster-ndjson.js';
+import type { RosterFormat } from '../members/roster-import.js';
+import { reviewRequestKey } from '../review/request-key.js';
+import type { ChunkPlanner } from './chunks.js';
+import type { JobRow } from './jobs.js';
+import { planFromResolution, resolveRows } from './resolve-rows.js';
+
+/**
+ * Roster reconciliation: one of our batch jobs (a workload) sends a whole roster — a partner's member list,
+ * or an eligibility file — and learns, row by row, which of our members each row is. Rows go through the same
+ * engine as $member-match; uncertain rows open review cases for our own organisation. Nothing is disclosed
+ * to anyone outside, so no consent is involved; the results go back only to the workload that asked.
+ */
+
+/** A reconciliation row's input: the person, as the matcher takes it (identifiers are card identifiers). */
+export interface ReconcileRow {
+  person: PersonFields;
+}
+
+export interface SpooledUpload {
+  file: string;
+  contentHash: string;
+  bytes: number;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Streams an upload to a temporary file (decompressing gzip on the way) and hashes its content, so the same
+ * roster is recognised however it was compressed. More than `maxBytes` of content is a 413.
+ */
+export async function spoolUpload(input: Readable, options: { gzip: boolean; maxBytes: number }): Promise<SpooledUpload> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mm-roster-upload-'));
+  const file = path.join(dir, 'upload');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes > options.maxBytes) {
+        callback(new PayloadTooLargeError('roster-too-large', `the roster is larger than ${options.maxBytes} bytes uncompressed`));
+        return;
+      }
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    if (options.gzip) await pipeline(input, createGunzip(), meter, createWriteStream(file));
+    else await pipeline(input, meter, createWriteStream(file));
+  } catch (error) {
+    await cleanup();
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new InvalidRequestError('gzip-invalid', 'the upload is not valid gzip data');
+    throw error;
+  }
+  return { file, contentHash: hash.digest('hex'), bytes, cleanup };
+}
+
+/** The upload's rows: each a person to reconcile, or the reason its line could not be read. */
+export async function* reconcileRows(file: string, format: RosterFormat, memberIdentifierSystem: string): AsyncGenerator<JobRow> {
+  const input = createReadStream(file);
+  try {
+    if (format === 'csv') {
+      for await (const event of readRosterCsv(input)) {
+        if ('reason' in event) {
+          yield { line: event.line, error: event.reason };
+          continue;
+        }
+        const row = validateRosterRow(event.fields);
+        yield row.ok ? { line: event.line, input: { person: personOf(row.member, row.coverage) } } : { line: event.line, error: row.reason };
+      }
+      return;
+    }
+    for await (const event of readLines(input)) {
+      if ('tooLong' in event) {
+        yield { line: event.line, error: `line is longer than ${MAX_NDJSON_LINE_LENGTH} characters` };
+        continue;
+      }
+      const item = parseNdjsonRosterLine(event.text, memberIdentifierSystem);
+      if (item.kind === 'patient') yield { line: event.line, input: { person: personOf(item.member, undefined) } };
+      else if (item.kind === 'rejected') yield { line: event.line, error: item.reason };
+      else yield { line: event.line, error: 'only Patient lines are reconciled (one per member)' };
+    }
+  } catch (error) {
+    if (error instanceof RosterFileError) throw new BusinessRuleError('roster-unreadable', error.message);
+    throw error;
+  } finally {
+    input.destroy();
+  }
+}
+
+function personOf(member: MemberRecord, coverage: CoverageRecord | undefined): PersonFields {
+  const identifiers = [member.memberId, coverage?.subscriberId, coverage?.coverageId].filter((v): v is string => !!v);
+  return {
+    given: member.given,
+    middle: member.middle ?? undefined,
+    family: member.family,
+    suffix: member.suffix ?? undefined,
+    birthDate: member.birthDate,
+    sex: member.gender ?? undefined,
+    addressLine: member.addressLine ?? undefined,
+    city: member.city ?? undefined,
+    state: member.state ?? undefined,
+    postalCode: member.postalCode ?? undefined,
+    phone: member.phone ?? undefined,
+    email: member.email ?? undefined,
+    identifiers: [...new Set(identifiers)],
+  };
+}
+
+/** Decides one chunk of roster rows: matched rows name our member; uncertain rows open (or find) a review case. */
+export const planReconcileRows: ChunkPlanner = async (deps, job, rows) => {
+  const prepared = rows.map((row) => {
+    const person = (row.input as unknown as ReconcileRow).person;
+    const normalized = normalizePerson(person);
+    return { offered: person, normalized, requestKey: reviewRequestKey(deps.phiHashKey, normalized, { cards: person.identifiers ?? [] }) };
+  });
+  const resolutions = await resolveRows(deps, job.owner.organization, prepared);
+  return resolutions.map((resolution, i) =>
+    planFromResolution(deps, job, resolution, (decision) => ({
+      reason: decision.reason,
+      partnerClientId: null,
+      partnerOrganization: job.owner.organization,
+      requestKey: prepared[i]!.requestKey,
+      offered: prepared[i]!.offered,
+      linkRequest: {},
+      candidates: decision.top,
+      modelVersion: decision.modelVersion,
+      bestProbability: decision.best.probability,
+      slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
+      highRisk: decision.reason === 'conflict',
+    })),
+  );
+};
