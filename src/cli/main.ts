@@ -21,6 +21,7 @@ import { loadPolicyEngine } from '../policy/cedar-policy.js';
 import { POLICY_TESTS_FILE, readPolicyTests, runPolicyTests } from '../policy/policy-tests.js';
 import { hrexExampleRequest } from './hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from './partner-tools.js';
+import { downloadResults, followRosterJob, progressLine, uploadRoster } from './roster-client.js';
 import { exchangeForAgentToken, exchangeWorkloadToken, mintWorkloadToken } from './workload-tools.js';
 import { disableAgent, listAgents, registerAgent } from '../identity/agents.js';
 import { disableWorkload, listWorkloads, registerWorkload, WORKLOAD_SCOPES } from '../identity/workloads.js';
@@ -65,6 +66,39 @@ roster
       if (summary.rejected > errors.length) console.error(`… and ${summary.rejected - errors.length} more rejected rows`);
     }),
   );
+
+roster
+  .command('reconcile')
+  .argument('<file>', 'the roster to reconcile: .csv (import format) or .ndjson (Patients); .gz accepted')
+  .description('reconcile a roster against the member index through the API, as a workload: progress bar, then counts')
+  .option('--base <url>', 'the service base URL (default: PUBLIC_BASE_URL)')
+  .option('--token <token>', 'a workload access token with roster:reconcile (default: $MEMBER_MATCH_TOKEN)')
+  .option('--results <file>', 'write the per-row results (NDJSON) to this file')
+  .action(async (file: string, options: { base?: string; token?: string; results?: string }) => {
+    const base = (options.base ?? loadConfig().publicBaseUrl).replace(/\/+$/, '');
+    const token = options.token ?? process.env.MEMBER_MATCH_TOKEN;
+    if (!token) throw new InvalidArgumentError('give --token or set MEMBER_MATCH_TOKEN (see `member-match workload token`)');
+    const started = Date.now();
+    const { job, created } = await uploadRoster(base, token, file);
+    console.error(`${created ? 'job' : 'this roster was already uploaded: job'} ${job.id}, ${job.totalRows} rows`);
+    const tty = process.stderr.isTTY;
+    let lastDecile = -1;
+    const final = await followRosterJob(base, token, job.id, (status) => {
+      const line = progressLine(status, (Date.now() - started) / 1000);
+      if (tty) process.stderr.write(`\r${line}`);
+      else if (Math.floor(status.progress * 10) !== lastDecile) {
+        lastDecile = Math.floor(status.progress * 10);
+        console.error(line);
+      }
+    });
+    if (tty) process.stderr.write('\n');
+    console.log(JSON.stringify({ id: final.id, state: final.state, rows: final.totalRows, counts: final.counts, seconds: (Date.now() - started) / 1000 }));
+    if (options.results) {
+      await downloadResults(base, token, final.id, options.results);
+      console.error(`results written to ${options.results}`);
+    }
+    if (final.state !== 'completed') process.exitCode = 1;
+  });
 
 const client = program.command('client').description('partner payer clients (SMART Backend Services)');
 client

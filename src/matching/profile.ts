@@ -1,4 +1,4 @@
-import { normalizePerson } from './normalize.js';
+import { normalizeIdentifiers, normalizePerson } from './normalize.js';
 import type { NormalizedPerson, PersonFields } from './record.js';
 
 /**
@@ -17,7 +17,8 @@ export function matchProfile(fields: PersonFields): MatchProfile {
 
 /** The stored profile when it is current, else a fresh normalisation; identifiers normalised either way. */
 export function personFromProfile(stored: unknown, fields: PersonFields): NormalizedPerson {
-  const identifiers = normalizePerson({ identifiers: fields.identifiers }).identifiers;
+  // Identifiers alone: a full normalisation per candidate would cost more than scoring it.
+  const identifiers = normalizeIdentifiers(fields.identifiers);
   if (stored && typeof stored === 'object' && (stored as MatchProfile).v === MATCH_PROFILE_VERSION) {
     const { v: _v, ...person } = stored as MatchProfile;
     return { ...person, identifiers };

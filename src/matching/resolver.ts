@@ -40,10 +40,11 @@ export async function findCandidates(
   blockCap: number,
   offered: PersonFields,
   query: NormalizedPerson = normalizePerson(offered),
+  only: { blockKeys?: readonly string[]; cards?: boolean } = {},
 ): Promise<CandidateSet> {
   const { members, oversizedKeys } = await findCandidateMembers(db, {
-    blockKeys: queryBlockingKeys(query),
-    cardValues: [...new Set([...(offered.identifiers ?? []), ...query.identifiers])],
+    blockKeys: only.blockKeys ?? queryBlockingKeys(query),
+    cardValues: only.cards === false ? [] : [...new Set([...(offered.identifiers ?? []), ...query.identifiers])],
     blockCap,
   });
   return {
@@ -58,12 +59,34 @@ export async function findCandidates(
   };
 }
 
+/**
+ * The blocks searched first: a member sharing given and family name, a name and a ZIP, a phone, an e-mail or
+ * a card with the query. When these settle the question — an automatic match, which needs a clear margin
+ * over every other candidate — the wide blocks (everyone born that day, or that year under the same family
+ * sound, or with that given name and birthday) are not searched: a member they alone would add shares no
+ * name-and-place, contact or card with the query, so scores far below a confirmed match and cannot come
+ * within its margin. Anything short of a match searches every block, so review and no-match see all
+ * candidates. On the synthetic 1M index this scores about 15 candidates per matched query instead of 107,
+ * and changed no decision (README "Batch throughput").
+ */
+const FIRST_PASS_BLOCKS = new Set(['gf', 'gz', 'fz', 'p', 'e']);
+
 /** `normalized` lets a caller that already normalised the offered demographics skip doing it again. */
 export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields, normalized?: NormalizedPerson): Promise<Resolution> {
-  const { query, candidates, oversizedBlockKinds } = await findCandidates(db, options.blockCap, offered, normalized);
+  const query = normalized ?? normalizePerson(offered);
+  const keys = queryBlockingKeys(query);
+  const firstKeys = keys.filter((k) => FIRST_PASS_BLOCKS.has(blockKind(k)));
+  const first = await findCandidates(db, options.blockCap, offered, query, { blockKeys: firstKeys });
+  const firstDecision = decide(options.model, options.thresholds, query, first.candidates);
+  if (firstDecision.outcome === 'matched') {
+    return { decision: firstDecision, oversizedBlockKinds: first.oversizedBlockKinds, candidateMemberIds: first.candidates.map((c) => c.memberId) };
+  }
+  const rest = await findCandidates(db, options.blockCap, offered, query, { blockKeys: keys.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cards: false });
+  const seen = new Set(first.candidates.map((c) => c.memberUuid));
+  const candidates = [...first.candidates, ...rest.candidates.filter((c) => !seen.has(c.memberUuid))];
   return {
     decision: decide(options.model, options.thresholds, query, candidates),
-    oversizedBlockKinds,
+    oversizedBlockKinds: [...new Set([...first.oversizedBlockKinds, ...rest.oversizedBlockKinds])],
     candidateMemberIds: candidates.map((c) => c.memberId),
   };
 }

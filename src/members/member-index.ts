@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/database.js';
 import type { PersonFields } from '../matching/record.js';
+import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
 
 /** At most this many members share card data; anything beyond is a data problem, not a family. */
 const MAX_CARD_CANDIDATES = 200;
@@ -40,10 +41,17 @@ interface CandidateRow {
   oversized: string[] | null;
 }
 
-/** The columns a candidate is scored on. */
+/**
+ * The columns a candidate is scored on: its stored match profile, and its raw demographics only when that
+ * profile is missing or of another version (then they are normalised afresh). Shipping and parsing twelve
+ * columns per candidate that the scorer never reads cost more than the scoring.
+ */
 const demographicColumns = sql`
-  m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
-  m.state, m.postal_code, m.phone, m.email, m.match_profile, NULL::text[] AS identifiers`;
+  m.id, m.member_id, m.match_profile,
+  CASE WHEN m.match_profile->>'v' = ${String(MATCH_PROFILE_VERSION)} THEN NULL ELSE jsonb_build_object(
+    'given', m.given, 'middle', m.middle, 'family', m.family, 'suffix', m.suffix, 'birth_date', m.birth_date,
+    'gender', m.gender, 'address_line', m.address_line, 'city', m.city, 'state', m.state,
+    'postal_code', m.postal_code, 'phone', m.phone, 'email', m.email) END AS stale_fields`;
 
 /** The same, with every identifier the member carries (member, subscriber, coverage ids). */
 const candidateColumns = sql`
@@ -74,7 +82,7 @@ export async function findCandidateMembers(
   const { blockCap } = query;
   // One round trip. `picked` is materialised and joined LATERALly, so each member row is fetched by primary
   // key: left to itself the planner may hash-join the whole member table on a mis-estimated block size.
-  const rows = await sql<CandidateRow>`
+  const rows = await sql<ScoringRow>`
     WITH keys AS MATERIALIZED (
       SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
       FROM unnest(${[...new Set(query.blockKeys)]}::text[]) AS k(key)
@@ -96,13 +104,12 @@ export async function findCandidateMembers(
     SELECT m.*, p.card_hit, NULL::text[] AS oversized
     FROM picked p CROSS JOIN LATERAL (SELECT ${demographicColumns} FROM members m WHERE m.id = p.member_uuid) m
     UNION ALL
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
-           (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
+    SELECT NULL, NULL, NULL, NULL, false, (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
   const members: CandidateLookup['members'] = [];
   let oversizedKeys: string[] = [];
   for (const row of rows.rows) {
     if (row.id === null) oversizedKeys = row.oversized ?? [];
-    else members.push({ ...toCandidate(row), cardHit: row.card_hit });
+    else members.push({ ...toScoringCandidate(row), cardHit: row.card_hit });
   }
   return { members, oversizedKeys };
 }
@@ -114,6 +121,20 @@ export async function loadCandidateMembers(db: DbOrTx, memberUuids: readonly str
     SELECT ${candidateColumns}, false AS card_hit, NULL::text[] AS oversized
     FROM members m WHERE m.id = ANY(${[...memberUuids]}::uuid[])`.execute(db);
   return rows.rows.map(toCandidate);
+}
+
+interface ScoringRow {
+  id: string | null;
+  member_id: string;
+  match_profile: unknown;
+  stale_fields: Omit<CandidateRow, 'id' | 'member_id' | 'match_profile' | 'identifiers' | 'card_hit' | 'oversized'> | null;
+  card_hit: boolean;
+  oversized: string[] | null;
+}
+
+function toScoringCandidate(r: ScoringRow): CandidateMember {
+  if (r.stale_fields) return toCandidate({ ...r.stale_fields, id: r.id, member_id: r.member_id, match_profile: r.match_profile, identifiers: null, card_hit: r.card_hit, oversized: null });
+  return { memberUuid: r.id!, memberId: r.member_id, profile: r.match_profile, fields: { identifiers: [r.member_id] } };
 }
 
 function toCandidate(r: CandidateRow): CandidateMember {

@@ -1,0 +1,201 @@
+/**
+ * npm run bench:batch [-- --members N] [--rows R] [--bulk B]
+ *
+ * Batch throughput end to end, through the API and a separate worker process, over a synthetic index
+ * (default 1,000,000 members, `member-match synth`, seed 2027, loaded into a scratch database named after the
+ * roster's content so later runs reuse it):
+ *
+ *  1. roster reconciliation: a workload uploads an R-row roster (default 100,000: the synthetic queries —
+ *     members with their hazards, and non-members — written in the roster import format) and follows the
+ *     job to the end. Prints progress while it runs, then rows per second from the start of the upload to the
+ *     job's completion, the upload time, counts by outcome, and the worker's peak resident memory.
+ *  2. PDex $bulk-member-match of B members (default 1,000) by a partner: kick-off to 200, the same figures.
+ *
+ * The API runs with RUN_WORKERS=false and the worker alone (`src/worker.ts`) with the default concurrency,
+ * so the worker's memory is its own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ParametersParameter } from 'fhir/r4.js';
+import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
+import { followRosterJob, progressLine, uploadRoster } from '../src/cli/roster-client.js';
+import { exchangeWorkloadToken, mintWorkloadToken } from '../src/cli/workload-tools.js';
+import { readQueries } from '../src/evaluation/files.js';
+import { openIndexDatabase } from '../src/evaluation/scratch-database.js';
+import { offeredPerson, parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
+import { registerPartnerClient } from '../src/identity/partner-clients.js';
+import { registerWorkload } from '../src/identity/workloads.js';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
+import { runSynth } from '../src/synth/index.js';
+
+const { values } = parseArgs({
+  options: {
+    members: { type: 'string', default: '1000000' },
+    rows: { type: 'string', default: '100000' },
+    bulk: { type: 'string', default: '1000' },
+  },
+});
+const members = Number(values.members);
+const rows = Number(values.rows);
+const bulkMembers = Number(values.bulk);
+const partnerOrg = { system: 'http://hl7.org/fhir/sid/us-npi', value: '0123456789' };
+const port = 19000 + Math.floor(Math.random() * 1000);
+const base = `http://127.0.0.1:${port}`;
+const children: ChildProcess[] = [];
+
+function csvField(value: string | undefined): string {
+  if (value === undefined) return '';
+  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** The synthetic queries as a roster in the import format (the person each query asks about, one per row). */
+async function writeReconcileRoster(queriesFile: string, file: string, limit: number): Promise<void> {
+  const out = createWriteStream(file);
+  out.write(`${ROSTER_DATA_COLUMNS.join(',')}\n`);
+  let n = 0;
+  for await (const query of readQueries(queriesFile)) {
+    if (n >= limit) break;
+    let person;
+    try {
+      person = offeredPerson(parseMemberMatchRequest(query.parameters));
+    } catch {
+      continue;
+    }
+    const id = person.identifiers?.[0] ?? `Q${n}`;
+    const fields: Record<string, string | undefined> = {
+      member_id: id,
+      given: person.given,
+      middle: person.middle,
+      family: person.family,
+      suffix: person.suffix,
+      birth_date: person.birthDate,
+      gender: person.sex,
+      address_line: person.addressLine,
+      city: person.city,
+      state: person.state,
+      postal_code: person.postalCode,
+      phone: person.phone,
+      email: person.email,
+      coverage_id: id,
+    };
+    if (!out.write(`${ROSTER_DATA_COLUMNS.map((c) => csvField(fields[c])).join(',')}\n`)) await once(out, 'drain');
+    n++;
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** Peak resident memory (VmHWM) of a process, in MiB. */
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+function start(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+async function main(): Promise<void> {
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  // The first R of 100,000 synthetic queries (more if R is larger), so a shorter run reuses the same index.
+  const queryCount = Math.max(rows, 100_000);
+  const dir = path.resolve('bench', 'out', `synth-${members}-${queryCount}`);
+  if (!existsSync(path.join(dir, 'truth.csv'))) {
+    const started = Date.now();
+    await runSynth({ members, queries: queryCount, seed: 2027, out: dir });
+    console.log(`synthetic index and queries written to ${dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const rosterFile = path.join(dir, `reconcile-${rows}.csv`);
+  if (!existsSync(rosterFile)) await writeReconcileRoster(path.join(dir, 'queries.ndjson'), rosterFile, rows);
+
+  const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/member_match';
+  const { db, url: databaseUrl } = await openIndexDatabase(serverUrl, path.join(dir, 'roster.csv'), 'http://example.org/old-payer/identifiers/member', console.log);
+  try {
+    const env = {
+      PORT: String(port),
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'warn',
+      REDIS_KEY_PREFIX: `mm-bench-batch-${port}:`,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    };
+    start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
+    const worker = start('src/worker.ts', env);
+    for (let i = 0; ; i++) {
+      if (i > 150) throw new Error('server did not start');
+      if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    // 1. Roster reconciliation, as a workload.
+    const issuerKeys = await generatePartnerKeyPair('ES384');
+    const subject = `bench-${randomBytes(4).toString('hex')}`; // a fresh workload: its upload is a new job
+    await registerWorkload(db, { name: subject, issuer: 'https://bench.invalid', subject, audience: 'member-match', jwks: issuerKeys.publicJwks, scopes: ['roster:reconcile'] });
+    const platformToken = await mintWorkloadToken({ issuer: 'https://bench.invalid', subject, audience: 'member-match', privateJwk: issuerKeys.privateJwk, expiresIn: 3_600 });
+    const workloadToken = (await exchangeWorkloadToken(`${base}/oauth/token`, platformToken, 'roster:reconcile')).body.access_token as string;
+    let started = Date.now();
+    const { job } = await uploadRoster(base, workloadToken, rosterFile);
+    const uploadSeconds = (Date.now() - started) / 1000;
+    console.log(`roster of ${job.totalRows} rows uploaded and stored in ${uploadSeconds.toFixed(1)} s`);
+    let lastPrint = 0;
+    const final = await followRosterJob(base, workloadToken, job.id, (status) => {
+      if (Date.now() - lastPrint >= 5_000 || status.state !== 'running') {
+        lastPrint = Date.now();
+        console.log(`  ${progressLine(status, (Date.now() - started) / 1000)}`);
+      }
+    });
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `reconcile: ${final.totalRows} rows against ${members} members in ${seconds.toFixed(1)} s = ${Math.round(final.totalRows / seconds)} rows/s end to end ` +
+        `(upload ${uploadSeconds.toFixed(1)} s); ${final.state}; counts ${JSON.stringify(final.counts)}; worker peak RSS ${peakRssMiB(worker.pid!).toFixed(0)} MiB`,
+    );
+
+    // 2. $bulk-member-match, as a partner.
+    const keys = await generatePartnerKeyPair();
+    const client = await registerPartnerClient(db, { name: 'bench', organization: partnerOrg, jwks: keys.publicJwks, scopes: ['system/Group.$bulk-member-match'] });
+    const assertion = await signClientAssertion({ clientId: client.clientId, tokenUrl: `${base}/oauth/token`, privateJwk: keys.privateJwk });
+    const partnerToken = (await requestAccessToken(`${base}/oauth/token`, assertion, 'system/Group.$bulk-member-match')).body.access_token as string;
+    const consent = hrexExampleRequest({ recipient: partnerOrg, policy: 'sensitive' }).parameter!.find((p) => p.name === 'Consent')!;
+    const bundles: ParametersParameter[] = [];
+    for await (const query of readQueries(path.join(dir, 'queries.ndjson'))) {
+      if (bundles.length >= bulkMembers) break;
+      const parts = (query.parameters as { parameter: ParametersParameter[] }).parameter;
+      bundles.push({ name: 'MemberBundle', part: [...parts, consent] });
+    }
+    started = Date.now();
+    const kick = await fetch(`${base}/fhir/Group/$bulk-member-match`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${partnerToken}`, 'content-type': 'application/fhir+json', prefer: 'respond-async' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: bundles }),
+    });
+    const kickSeconds = (Date.now() - started) / 1000;
+    if (kick.status !== 202) throw new Error(`bulk kick-off answered ${kick.status}: ${await kick.text()}`);
+    const statusUrl = kick.headers.get('content-location')!.replace(/^https?:\/\/[^/]+/, base);
+    let result: Response;
+    for (;;) {
+      result = await fetch(statusUrl, { headers: { authorization: `Bearer ${partnerToken}` } });
+      if (result.status !== 202) break;
+      console.log(`  bulk: ${result.headers.get('x-progress')}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const body = (await result.json()) as { parameter?: { name: string; resource: { member?: unknown[] } }[] };
+    const bulkSeconds = (Date.now() - started) / 1000;
+    const groups = Object.fromEntries((body.parameter ?? []).map((p) => [p.name, p.resource.member?.length ?? 0]));
+    console.log(
+      `$bulk-member-match: ${bundles.length} members in ${bulkSeconds.toFixed(1)} s = ${Math.round(bundles.length / bulkSeconds)} members/s ` +
+        `(kick-off ${kickSeconds.toFixed(1)} s); status ${result.status}; groups ${JSON.stringify(groups)}; worker peak RSS ${peakRssMiB(worker.pid!).toFixed(0)} MiB`,
+    );
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await db.destroy();
+  }
+}
+
+await main();
