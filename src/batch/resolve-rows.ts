@@ -8,7 +8,7 @@ import type { RowPlan } from './chunks.js';
 import type { MatchDecision, ScoredCandidate } from '../matching/decision.js';
 import type { DecisionThresholds } from '../matching/decision.js';
 import type { NormalizedPerson, PersonFields } from '../matching/record.js';
-import { resolveMember } from '../matching/resolver.js';
+import { resolveMembers } from '../matching/resolver.js';
 import { matchDecisions } from '../metrics.js';
 import { findCasesByRequests, type ReviewCase } from '../review/review-cases.js';
 import { mapConcurrently, type BatchDeps } from './chunks.js';
@@ -35,18 +35,31 @@ export async function resolveRows(deps: BatchDeps, requester: SystemValue, rows:
   const decidedMemberIds = await memberIdsOf(deps.db, [...cases.values()].flatMap((c) => (c.decidedMemberUuid ? [c.decidedMemberUuid] : [])));
   const model = await deps.matchModel();
   const options = { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap };
-  const oversized = new Set<string>();
-  const resolutions = await mapConcurrently(rows, deps.config.batch.rowParallelism, async (row): Promise<RowResolution> => {
+  const resolutions: RowResolution[] = new Array<RowResolution>(rows.length);
+  const toScore: number[] = [];
+  rows.forEach((row, i) => {
     const review = cases.get(row.requestKey);
-    if (review) return { via: 'review-case', review, decidedMemberId: review.decidedMemberUuid ? decidedMemberIds.get(review.decidedMemberUuid) : undefined };
-    const { decision, oversizedBlockKinds } = await resolveMember(deps.db, options, row.offered, row.normalized);
-    for (const kind of oversizedBlockKinds) oversized.add(kind);
-    matchDecisions.inc({ outcome: decision.outcome });
-    return { via: 'scorer', decision };
+    if (review) resolutions[i] = { via: 'review-case', review, decidedMemberId: review.decidedMemberUuid ? decidedMemberIds.get(review.decidedMemberUuid) : undefined };
+    else toScore.push(i);
+  });
+  // The rows go to the resolver in groups (one candidate query per group), several groups at a time.
+  const groups: number[][] = [];
+  for (let k = 0; k < toScore.length; k += ROWS_PER_QUERY) groups.push(toScore.slice(k, k + ROWS_PER_QUERY));
+  const oversized = new Set<string>();
+  await mapConcurrently(groups, deps.config.batch.rowParallelism, async (group) => {
+    const resolved = await resolveMembers(deps.db, options, group.map((i) => ({ offered: rows[i]!.offered, normalized: rows[i]!.normalized })));
+    resolved.forEach(({ decision, oversizedBlockKinds }, k) => {
+      for (const kind of oversizedBlockKinds) oversized.add(kind);
+      matchDecisions.inc({ outcome: decision.outcome });
+      resolutions[group[k]!] = { via: 'scorer', decision };
+    });
   });
   if (oversized.size > 0) deps.logger.warn({ blockKinds: [...oversized] }, 'blocks over the cap were skipped');
   return resolutions;
 }
+
+/** Rows per candidate query: enough to spread a query's fixed costs, few enough to keep several in flight. */
+const ROWS_PER_QUERY = 50;
 
 /** Where the best candidate's probability falls against the thresholds: `high`, `review`, `low`, or `none`. */
 export function scoreBand(thresholds: DecisionThresholds, best: ScoredCandidate | undefined): string {

@@ -6,7 +6,6 @@
  */
 import jaroWinklerSimilarity from 'talisman/metrics/jaro-winkler.js';
 import { canonicalSetsIntersect } from './nicknames.js';
-import { swapDayMonth } from './normalize.js';
 import type {
   AddressLevel,
   BirthDateLevel,
@@ -99,8 +98,9 @@ export function compareBirthDate(a: NormalizedPerson, b: NormalizedPerson): Birt
   const y = b.birthDate;
   if (!x || !y) return 'missing';
   if (x === y) return 'exact';
-  // swapDayMonth is an involution, so one direction decides; both are checked to keep symmetry explicit.
-  if (swapDayMonth(x) === y || swapDayMonth(y) === x) return 'transposed';
+  // Day and month exchanged. Both dates are valid (normalizePerson keeps only valid ISO dates) and differ, so
+  // comparing the parts is exactly swapDayMonth(x) === y, without parsing either date for every candidate.
+  if (x.slice(0, 4) === y.slice(0, 4) && x.slice(5, 7) === y.slice(8, 10) && x.slice(8, 10) === y.slice(5, 7)) return 'transposed';
   // Both dates are valid already: normalizePerson only keeps valid ISO dates.
   const at = onlyDifference(x, y);
   if (at >= FIRST_NON_DECADE_POSITION) return 'one-digit';

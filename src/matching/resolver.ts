@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/database.js';
-import { findCandidateMembers } from '../members/member-index.js';
+import { findCandidateMembers, findCandidateMembersBatch, type CandidateLookup } from '../members/member-index.js';
 import { blockKind, queryBlockingKeys } from './blocking.js';
 import type { DecisionThresholds, MatchDecision } from './decision.js';
 import type { MatchModel } from './model.js';
@@ -49,12 +49,7 @@ export async function findCandidates(
   });
   return {
     query,
-    candidates: members.map((m) => ({
-      memberUuid: m.memberUuid,
-      memberId: m.memberId,
-      person: personFromProfile(m.profile, m.fields),
-      cardHit: m.cardHit,
-    })),
+    candidates: members.map(toCandidate),
     oversizedBlockKinds: [...new Set(oversizedKeys.map(blockKind))],
   };
 }
@@ -71,22 +66,62 @@ export async function findCandidates(
  */
 const FIRST_PASS_BLOCKS = new Set(['gf', 'gz', 'fz', 'p', 'e']);
 
-/** `normalized` lets a caller that already normalised the offered demographics skip doing it again. */
+/** One person to resolve; `normalized` lets a caller that already normalised the offered demographics skip doing it again. */
+export interface ResolutionRequest {
+  offered: PersonFields;
+  normalized?: NormalizedPerson | undefined;
+}
+
+/**
+ * Resolves a batch of people with two round trips at most, whatever the batch's size: the first-pass blocks
+ * of all of them, then the remaining blocks of those the first pass did not settle. One person is a batch of one.
+ */
+export async function resolveMembers(db: DbOrTx, options: ResolverOptions, requests: readonly ResolutionRequest[]): Promise<Resolution[]> {
+  const queries = requests.map((r) => r.normalized ?? normalizePerson(r.offered));
+  const keys = queries.map(queryBlockingKeys);
+  const first = await findCandidateMembersBatch(
+    db,
+    requests.map((r, i) => ({
+      blockKeys: keys[i]!.filter((k) => FIRST_PASS_BLOCKS.has(blockKind(k))),
+      cardValues: [...new Set([...(r.offered.identifiers ?? []), ...queries[i]!.identifiers])],
+    })),
+    options.blockCap,
+  );
+  const resolutions: Resolution[] = new Array<Resolution>(requests.length);
+  const unsettled: number[] = [];
+  first.forEach((lookup, i) => {
+    const candidates = lookup.members.map(toCandidate);
+    const decision = decide(options.model, options.thresholds, queries[i]!, candidates);
+    resolutions[i] = { decision, oversizedBlockKinds: kinds(lookup.oversizedKeys), candidateMemberIds: candidates.map((c) => c.memberId) };
+    if (decision.outcome !== 'matched') unsettled.push(i);
+  });
+  if (unsettled.length === 0) return resolutions;
+  const rest = await findCandidateMembersBatch(
+    db,
+    unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })),
+    options.blockCap,
+  );
+  rest.forEach((lookup, k) => {
+    const i = unsettled[k]!;
+    const seen = new Set(first[i]!.members.map((m) => m.memberUuid));
+    const candidates = [...first[i]!.members, ...lookup.members.filter((m) => !seen.has(m.memberUuid))].map(toCandidate);
+    resolutions[i] = {
+      decision: decide(options.model, options.thresholds, queries[i]!, candidates),
+      oversizedBlockKinds: kinds([...first[i]!.oversizedKeys, ...lookup.oversizedKeys]),
+      candidateMemberIds: candidates.map((c) => c.memberId),
+    };
+  });
+  return resolutions;
+}
+
 export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields, normalized?: NormalizedPerson): Promise<Resolution> {
-  const query = normalized ?? normalizePerson(offered);
-  const keys = queryBlockingKeys(query);
-  const firstKeys = keys.filter((k) => FIRST_PASS_BLOCKS.has(blockKind(k)));
-  const first = await findCandidates(db, options.blockCap, offered, query, { blockKeys: firstKeys });
-  const firstDecision = decide(options.model, options.thresholds, query, first.candidates);
-  if (firstDecision.outcome === 'matched') {
-    return { decision: firstDecision, oversizedBlockKinds: first.oversizedBlockKinds, candidateMemberIds: first.candidates.map((c) => c.memberId) };
-  }
-  const rest = await findCandidates(db, options.blockCap, offered, query, { blockKeys: keys.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cards: false });
-  const seen = new Set(first.candidates.map((c) => c.memberUuid));
-  const candidates = [...first.candidates, ...rest.candidates.filter((c) => !seen.has(c.memberUuid))];
-  return {
-    decision: decide(options.model, options.thresholds, query, candidates),
-    oversizedBlockKinds: [...new Set([...first.oversizedBlockKinds, ...rest.oversizedBlockKinds])],
-    candidateMemberIds: candidates.map((c) => c.memberId),
-  };
+  return (await resolveMembers(db, options, [{ offered, normalized }]))[0]!;
+}
+
+function toCandidate(m: CandidateLookup['members'][number]): Candidate {
+  return { memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit };
+}
+
+function kinds(keys: readonly string[]): string[] {
+  return [...new Set(keys.map(blockKind))];
 }

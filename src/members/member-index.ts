@@ -62,56 +62,88 @@ const candidateColumns = sql`
      UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
      UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers`;
 
+export interface CandidateQuery {
+  blockKeys: readonly string[];
+  cardValues: readonly string[];
+}
+
 /**
- * Candidate retrieval in one round trip: the members sharing a blocking key with the query, united with
- * the members its card identifiers reach (our member id, a coverage id or a subscriber id; identifier
- * systems are not compared, because partners copy our ids under their own idea of our system URI, and
- * demographics must corroborate every card hit anyway).
+ * Candidate retrieval in one round trip, for one query or a batch of them (a batch chunk asks for all its
+ * rows at once): the members sharing a blocking key with each query, united with the members its card
+ * identifiers reach (our member id, a coverage id or a subscriber id; identifier systems are not compared,
+ * because partners copy our ids under their own idea of our system URI, and demographics must corroborate
+ * every card hit anyway). Returns one lookup per query, in order.
  *
  * Each block's size is probed first with an index-only count bounded at cap + 1; a block over the cap is
  * skipped (and reported), so one very common key (a popular birth date, a shared office phone) can never
- * turn a request into a table scan. At most MAX_CARD_CANDIDATES members come from card data.
+ * turn a request into a table scan. At most MAX_CARD_CANDIDATES members per query come from card data.
+ * A member several queries share is read once.
  *
  * Candidates come without their identifiers: whether the card agrees with a candidate is exactly whether the
  * card lookup reached it (`cardHit`), and fetching every candidate's coverages would triple the pages read.
  */
-export async function findCandidateMembers(
-  db: DbOrTx,
-  query: { blockKeys: readonly string[]; cardValues: readonly string[]; blockCap: number },
-): Promise<CandidateLookup> {
-  const { blockCap } = query;
-  // One round trip. `picked` is materialised and joined LATERALly, so each member row is fetched by primary
-  // key: left to itself the planner may hash-join the whole member table on a mis-estimated block size.
-  const rows = await sql<ScoringRow>`
-    WITH keys AS MATERIALIZED (
+export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly CandidateQuery[], blockCap: number): Promise<CandidateLookup[]> {
+  const keyQuery: number[] = [];
+  const keyValue: string[] = [];
+  const cardQuery: number[] = [];
+  const cardValue: string[] = [];
+  queries.forEach((q, i) => {
+    for (const key of new Set(q.blockKeys)) {
+      keyQuery.push(i);
+      keyValue.push(key);
+    }
+    for (const value of new Set(q.cardValues)) {
+      cardQuery.push(i);
+      cardValue.push(value);
+    }
+  });
+  // Every join into the big tables is LATERAL, so each is an index probe per key or per member: left to
+  // itself the planner may hash-join a whole table on a mis-estimated block size.
+  const rows = await sql<ScoringRow & { q: number }>`
+    WITH wanted AS (SELECT * FROM unnest(${keyQuery}::int[], ${keyValue}::text[]) AS w(q, key)),
+    sizes AS MATERIALIZED (
       SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
-      FROM unnest(${[...new Set(query.blockKeys)]}::text[]) AS k(key)
+      FROM (SELECT DISTINCT key FROM wanted) k
     ),
+    cards AS (SELECT * FROM unnest(${cardQuery}::int[], ${cardValue}::text[]) AS c(q, value)),
     card AS (
-      SELECT id AS member_uuid FROM members WHERE member_id = ANY(${[...new Set(query.cardValues)]}::text[])
-      UNION SELECT member_uuid FROM member_identifiers WHERE value = ANY(${[...new Set(query.cardValues)]}::text[])
-      UNION SELECT member_uuid FROM coverages
-        WHERE coverage_id = ANY(${[...new Set(query.cardValues)]}::text[]) OR subscriber_id = ANY(${[...new Set(query.cardValues)]}::text[])
-      LIMIT ${MAX_CARD_CANDIDATES}
+      SELECT q, member_uuid FROM (
+        SELECT q, member_uuid, row_number() OVER (PARTITION BY q) AS r FROM (
+          SELECT c.q, x.member_uuid FROM cards c CROSS JOIN LATERAL (
+            SELECT id AS member_uuid FROM members WHERE member_id = c.value
+            UNION SELECT member_uuid FROM member_identifiers WHERE value = c.value
+            UNION SELECT member_uuid FROM coverages WHERE coverage_id = c.value
+            UNION SELECT member_uuid FROM coverages WHERE subscriber_id = c.value) x
+          GROUP BY c.q, x.member_uuid) hits) numbered
+      WHERE r <= ${MAX_CARD_CANDIDATES}
     ),
     picked AS MATERIALIZED (
-      SELECT member_uuid, bool_or(card_hit) AS card_hit FROM (
-        SELECT member_uuid, true AS card_hit FROM card
+      SELECT q, member_uuid, bool_or(card_hit) AS card_hit FROM (
+        SELECT q, member_uuid, true AS card_hit FROM card
         UNION ALL
-        SELECT b.member_uuid, false FROM keys k JOIN member_blocking_keys b ON b.key = k.key WHERE k.n <= ${blockCap}
-      ) u GROUP BY member_uuid
+        SELECT w.q, b.member_uuid, false FROM wanted w JOIN sizes s ON s.key = w.key AND s.n <= ${blockCap}
+          CROSS JOIN LATERAL (SELECT member_uuid FROM member_blocking_keys b WHERE b.key = w.key) b
+      ) u GROUP BY q, member_uuid
+    ),
+    fetched AS MATERIALIZED (
+      SELECT m.* FROM (SELECT DISTINCT member_uuid FROM picked) d
+      CROSS JOIN LATERAL (SELECT ${demographicColumns} FROM members m WHERE m.id = d.member_uuid) m
     )
-    SELECT m.*, p.card_hit, NULL::text[] AS oversized
-    FROM picked p CROSS JOIN LATERAL (SELECT ${demographicColumns} FROM members m WHERE m.id = p.member_uuid) m
+    SELECT p.q, f.*, p.card_hit, NULL::text[] AS oversized FROM picked p JOIN fetched f ON f.id = p.member_uuid
     UNION ALL
-    SELECT NULL, NULL, NULL, NULL, false, (SELECT array_agg(key) FROM keys WHERE n > ${blockCap})`.execute(db);
-  const members: CandidateLookup['members'] = [];
-  let oversizedKeys: string[] = [];
+    SELECT w.q, NULL, NULL, NULL, NULL, false, array_agg(w.key) FROM wanted w JOIN sizes s ON s.key = w.key AND s.n > ${blockCap} GROUP BY w.q`.execute(db);
+  const lookups: CandidateLookup[] = queries.map(() => ({ members: [], oversizedKeys: [] }));
   for (const row of rows.rows) {
-    if (row.id === null) oversizedKeys = row.oversized ?? [];
-    else members.push({ ...toScoringCandidate(row), cardHit: row.card_hit });
+    const lookup = lookups[row.q]!;
+    if (row.id === null) lookup.oversizedKeys = row.oversized ?? [];
+    else lookup.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit });
   }
-  return { members, oversizedKeys };
+  return lookups;
+}
+
+/** Candidates for one query: a batch of one. */
+export async function findCandidateMembers(db: DbOrTx, query: CandidateQuery & { blockCap: number }): Promise<CandidateLookup> {
+  return (await findCandidateMembersBatch(db, [query], query.blockCap))[0]!;
 }
 
 /** The demographics and identifiers of the given members (model training samples them). */
