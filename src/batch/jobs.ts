@@ -151,6 +151,12 @@ export async function findOwnJob(db: DbOrTx, id: string, kind: JobKind, clientId
   return job && job.kind === kind && job.owner.clientId === clientId ? job : undefined;
 }
 
+/** The most recent jobs, newest first. */
+export async function listJobs(db: DbOrTx, limit: number): Promise<BatchJob[]> {
+  const rows = await db.selectFrom('batch_jobs').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
+  return rows.map(toJob);
+}
+
 /** Cancels a job still queued or running; returns whether it did. Chunks check the state before they write. */
 export async function cancelJob(db: DbOrTx, id: string): Promise<boolean> {
   const result = await db

@@ -9,7 +9,9 @@ import { appendAuditEvent, verifyAuditChain } from '../audit/audit-trail.js';
 import { clearOptOut, listOptOuts, recordOptOut } from '../consent/opt-out-registry.js';
 import { findMemberSummaryByMemberId } from '../members/member-index.js';
 import { disablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../identity/partner-clients.js';
-import { importRoster } from '../members/roster-import.js';
+import { runIndexImport } from '../batch/index-import.js';
+import { listJobs, type JobOwner } from '../batch/jobs.js';
+import os from 'node:os';
 import { evaluate, formatReport, sweepThresholds, type QueryOutcome } from '../evaluation/evaluate.js';
 import { febrlToEvaluationFiles } from '../evaluation/febrl.js';
 import { readTruth } from '../evaluation/files.js';
@@ -39,6 +41,12 @@ async function withDb<T>(run: (db: Db, config: Config) => Promise<T>): Promise<T
   }
 }
 
+/** The operator at this command line, as a job owner: trusted by holding the database credentials. */
+function localOperator(config: Config): JobOwner {
+  const user = os.userInfo().username;
+  return { actorClass: 'human', subject: `local:${user}`, clientId: `cli:${user}`, organization: config.ownOrganization, protocol: 'local', tokenJti: '', scopes: [] };
+}
+
 const systemValueOption = (text: string) => {
   const parsed = parseSystemValue(text);
   if (!parsed) throw new InvalidArgumentError('expected system|value');
@@ -56,17 +64,37 @@ const roster = program.command('roster').description('the member index');
 roster
   .command('import')
   .argument('<file>', 'roster file: .csv (documented header) or .ndjson (FHIR Patient + Coverage); .gz accepted')
-  .description('import or update members; idempotent; bad rows are reported by line and skipped')
-  .action((file: string) =>
+  .description('import or update members, as a tracked job: new, changed and (with --full) ended members; bad rows are reported by line and skipped')
+  .option('--full', 'the file is the whole eligibility snapshot: members it does not carry have ended')
+  .option('--force', 'import again a file this operator already imported')
+  .option('--no-refresh-frequencies', 'keep the active model\'s name frequencies')
+  .action((file: string, options: { full?: boolean; force?: boolean; refreshFrequencies: boolean }) =>
     withDb(async (db, config) => {
-      const summary = await importRoster(db, file, { memberIdentifierSystem: config.memberIdentifierSystem });
-      const { errors, ...counts } = summary;
-      console.log(JSON.stringify(counts));
+      const { job, created } = await runIndexImport(db, file, {
+        memberIdentifierSystem: config.memberIdentifierSystem,
+        owner: localOperator(config),
+        full: options.full ?? false,
+        force: options.force ?? false,
+        refreshFrequencies: options.refreshFrequencies,
+      });
+      if (!created) console.error(`this file was already imported by job ${job.id} (${job.state}); --force imports it again`);
+      const { errors = [], ...counts } = (job.summary ?? {}) as { errors?: { line: number; reason: string }[] };
+      console.log(JSON.stringify({ job: job.id, state: job.state, ...counts }));
       for (const error of errors) console.error(`line ${error.line}: ${error.reason}`);
-      if (summary.rejected > errors.length) console.error(`… and ${summary.rejected - errors.length} more rejected rows`);
+      if (job.counts.rejected > errors.length) console.error(`… and ${job.counts.rejected - errors.length} more rejected rows`);
     }),
   );
-
+roster
+  .command('jobs')
+  .description('recent batch jobs (imports, reconciliations, bulk matches): state, progress, counts')
+  .option('--limit <n>', 'how many', '20')
+  .action((options: { limit: string }) =>
+    withDb(async (db) => {
+      for (const job of await listJobs(db, Number(options.limit))) {
+        console.log(JSON.stringify({ id: job.id, kind: job.kind, state: job.state, owner: job.owner.clientId, rows: job.totalRows, done: job.rowsDone, counts: job.counts, created: job.createdAt }));
+      }
+    }),
+  );
 roster
   .command('reconcile')
   .argument('<file>', 'the roster to reconcile: .csv (import format) or .ndjson (Patients); .gz accepted')

@@ -234,6 +234,7 @@ export interface Database {
   batch_rows: BatchRowsTable;
   batch_chunks: BatchChunksTable;
   batch_results: BatchResultsTable;
+  index_import_seen: { job_id: string; member_id: string };
 }
 
 export interface BatchJobsTable {

@@ -5,12 +5,12 @@ import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-req
 import { compareRecords } from '../matching/compare.js';
 import { loadCandidateMembers } from '../members/member-index.js';
 import type { StoredModel } from '../matching/model-repository.js';
-import { normalizePerson } from '../matching/normalize.js';
 import { personFromProfile } from '../matching/profile.js';
 import type { ComparisonVector } from '../matching/record.js';
 import { findCandidates } from '../matching/resolver.js';
 import { compareCandidate } from '../matching/resolve.js';
-import { buildParameters, levelFrequencies, termFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
+import { nameFrequencies } from '../matching/term-frequencies.js';
+import { buildParameters, levelFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../matching/blocking.js';
 import { forEachConcurrently, readQueries, type EvaluationQuery, type TruthRow } from './files.js';
 
@@ -63,20 +63,6 @@ async function randomPairVectors(db: Db, seed: number, pairs: number): Promise<C
 
 function vectorKey(pair: BlockedPair): string {
   return `${Object.values(pair.vector).join(',')}|${[...pair.kinds].sort().join(',')}`;
-}
-
-async function nameFrequencies(db: Db, column: 'family' | 'given'): Promise<{ table: Record<string, number>; floor: number }> {
-  const rows = await db.selectFrom('members').select([column, db.fn.countAll<string>().as('n')]).groupBy(column).execute();
-  const counts = new Map<string, number>();
-  let total = 0;
-  for (const row of rows) {
-    const person = normalizePerson(column === 'family' ? { family: row[column] } : { given: row[column] });
-    const key = column === 'family' ? person.family : person.given;
-    const n = Number(row.n);
-    total += n;
-    if (key) counts.set(key, (counts.get(key) ?? 0) + n);
-  }
-  return termFrequencies(counts, total);
 }
 
 export async function trainModel(db: Db, options: TrainOptions): Promise<StoredModel> {

@@ -3,7 +3,8 @@ import type { SystemValue } from '../config.js';
 /** Who is calling: partner payers, our own workloads (batch jobs), review staff, and agents acting for one of them. */
 export type ActorClass = 'partner' | 'workload' | 'human' | 'agent';
 
-export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange' | 'oidc';
+/** `local`: an operator at the command line, trusted by holding the database credentials (no token). */
+export type AuthenticationProtocol = 'private_key_jwt' | 'token-exchange' | 'oidc' | 'local';
 
 /** What every authenticated request carries, and what the audit trail records about the caller. */
 export interface Actor {

@@ -118,6 +118,8 @@ export interface ImportOptions {
   batchSize?: number;
   /** Called after each committed batch with a snapshot of the running summary. */
   onProgress?: (summary: ImportSummary) => void;
+  /** Called in each batch's transaction with the member ids the batch carried (written or unchanged). */
+  onMembersSeen?: (trx: Tx, memberIds: string[]) => Promise<void>;
 }
 
 export type RosterFormat = 'csv' | 'ndjson';
@@ -218,7 +220,12 @@ export async function importRosterStream(
     const outcomes =
       writable.length === 0
         ? []
-        : await db.transaction().execute((trx) => writeBatch(trx, writable, options.memberIdentifierSystem));
+        : await db.transaction().execute(async (trx) => {
+            const outcomes = await writeBatch(trx, writable, options.memberIdentifierSystem);
+            const seen = writable.flatMap((item, i) => (item.kind !== 'coverage' && typeof outcomes[i] === 'string' ? [item.member.memberId] : []));
+            if (options.onMembersSeen && seen.length > 0) await options.onMembersSeen(trx, [...new Set(seen)]);
+            return outcomes;
+          });
     summary.rows += items.length;
     let next = 0;
     for (const item of items) {
