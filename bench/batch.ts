@@ -97,8 +97,20 @@ function peakRssMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+/** CPU seconds a process has used so far (user + system). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
+function machineBusySeconds(): number {
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+}
+
+function start(script: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -126,8 +138,9 @@ async function main(): Promise<void> {
       REDIS_KEY_PREFIX: `mm-bench-batch-${port}:`,
       RATE_LIMIT_PER_MINUTE: '1000000',
     };
-    start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
-    const worker = start('src/worker.ts', env);
+    const api = start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
+    // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker alone.
+    const worker = start('src/worker.ts', env, (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean));
     for (let i = 0; ; i++) {
       if (i > 150) throw new Error('server did not start');
       if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
@@ -140,6 +153,7 @@ async function main(): Promise<void> {
     await registerWorkload(db, { name: subject, issuer: 'https://bench.invalid', subject, audience: 'member-match', jwks: issuerKeys.publicJwks, scopes: ['roster:reconcile'] });
     const platformToken = await mintWorkloadToken({ issuer: 'https://bench.invalid', subject, audience: 'member-match', privateJwk: issuerKeys.privateJwk, expiresIn: 3_600 });
     const workloadToken = (await exchangeWorkloadToken(`${base}/oauth/token`, platformToken, 'roster:reconcile')).body.access_token as string;
+    const cpuBefore = { worker: cpuSeconds(worker.pid!), api: cpuSeconds(api.pid!), machine: machineBusySeconds() };
     let started = Date.now();
     const { job } = await uploadRoster(base, workloadToken, rosterFile);
     const uploadSeconds = (Date.now() - started) / 1000;
@@ -155,6 +169,12 @@ async function main(): Promise<void> {
     console.log(
       `reconcile: ${final.totalRows} rows against ${members} members in ${seconds.toFixed(1)} s = ${Math.round(final.totalRows / seconds)} rows/s end to end ` +
         `(upload ${uploadSeconds.toFixed(1)} s); ${final.state}; counts ${JSON.stringify(final.counts)}; worker peak RSS ${peakRssMiB(worker.pid!).toFixed(0)} MiB`,
+    );
+
+    const cpu = { worker: cpuSeconds(worker.pid!) - cpuBefore.worker, api: cpuSeconds(api.pid!) - cpuBefore.api, machine: machineBusySeconds() - cpuBefore.machine };
+    console.log(
+      `CPU per row: worker ${((cpu.worker / final.totalRows) * 1000).toFixed(2)} ms, API ${((cpu.api / final.totalRows) * 1000).toFixed(2)} ms, ` +
+        `everything else (Postgres, Redis) ${(((cpu.machine - cpu.worker - cpu.api) / final.totalRows) * 1000).toFixed(2)} ms; machine busy ${((cpu.machine / (seconds * os.cpus().length)) * 100).toFixed(0)} %`,
     );
 
     // 2. $bulk-member-match, as a partner.

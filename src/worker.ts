@@ -10,7 +10,8 @@ import { startWorkers } from './workers.js';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
-  const db = await openDatabase(config.databaseUrl, 4);
+  // Enough connections for every chunk in flight to run its candidate queries and its write together.
+  const db = await openDatabase(config.databaseUrl, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
   logger.info('member-match workers running');
   const stop = async () => {
