@@ -2,6 +2,7 @@
  * npm run bench:member-match [-- --members N] [--queries Q] [--rate R] [--duration S]
  *
  * autocannon against a real server (its own process) over a synthetic index (default 1,000,000 members,
+ * replaying Q (default 5,000) of the 100,000 synthetic queries that bench:batch uses too,
  * `member-match synth`, seed 2027), replaying synthetic queries that carry *no usable card identifier*, so
  * every request takes the probabilistic path (block → compare → score → decide) and many end in a link and
  * an audit event. Prints the machine, then throughput, p50/p90/p99 latency and errors for a warm-up run, a
@@ -102,10 +103,12 @@ function reportOpenLoop(label: string, r: OpenLoopResult): void {
 
 async function main(): Promise<void> {
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-  const dir = path.resolve('bench', 'out', `synth-${members}-${queryCount}`);
+  // The synthetic set is shared with bench:batch (100,000 queries): one index of a given size, loaded once.
+  const synthQueries = Math.max(queryCount, 100_000);
+  const dir = path.resolve('bench', 'out', `synth-${members}-${synthQueries}`);
   if (!existsSync(path.join(dir, 'truth.csv'))) {
     const started = Date.now();
-    await runSynth({ members, queries: queryCount, seed: 2027, out: dir });
+    await runSynth({ members, queries: synthQueries, seed: 2027, out: dir });
     console.log(`synthetic index and queries written to ${dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/member_match';
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
     const consent = hrexExampleRequest({ recipient: partnerOrg, policy: 'sensitive' }).parameter!.find((p) => p.name === 'Consent')!;
     const bodies: string[] = [];
     for await (const query of readQueries(path.join(dir, 'queries.ndjson'))) {
+      if (bodies.length >= queryCount) break;
       const row = truth.get(query.id);
       if (row?.memberId && !row.hazard.includes('no-card')) continue;
       const request = query.parameters as { parameter: unknown[] };
@@ -131,7 +135,8 @@ async function main(): Promise<void> {
     }
     console.log(`${bodies.length} identifier-less queries (members without a card and non-members)`);
 
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+    child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_BUILT === 'true' ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'])], {
       // One benchmark client sends thousands of requests, many matching nobody: lift the per-client limits.
       env: {
         ...process.env,
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
         BRUTE_FORCE_UNMATCHED: '1000000',
         BRUTE_FORCE_CARD_VARIANTS: '1000000',
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', process.env.BENCH_SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     });
     for (let i = 0; ; i++) {
       if (i > 150) throw new Error('server did not start');

@@ -68,13 +68,13 @@ export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[
   await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
   const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
   let prevHash = last?.hash ?? GENESIS_HASH;
-  const rows = events.map((event) => {
+  const rows = [];
+  for (const event of events) {
     const fields = chainedFields(event);
     const hash = chainHash(prevHash, fields);
-    const row = { ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash };
+    rows.push({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash });
     prevHash = hash;
-    return row;
-  });
+  }
   // Inserted in order, so `seq` follows the chain.
   for (let i = 0; i < rows.length; i += 1_000) await trx.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
 }

@@ -2,6 +2,7 @@ import type { CapabilityStatement } from 'fhir/r4.js';
 import type { Config } from '../config.js';
 
 export const MEMBER_MATCH_DEFINITION = 'http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match';
+export const BULK_MEMBER_MATCH_DEFINITION = 'http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/BulkMemberMatch';
 
 export function capabilityStatement(config: Config, softwareVersion: string): CapabilityStatement {
   return {
@@ -39,6 +40,10 @@ export function capabilityStatement(config: Config, softwareVersion: string): Ca
             interaction: [{ code: 'read' }, { code: 'search-type' }],
             searchParam: [{ name: 'identifier', type: 'token' }],
             operation: [{ name: 'member-match', definition: MEMBER_MATCH_DEFINITION }],
+          },
+          {
+            type: 'Group',
+            operation: [{ name: 'bulk-member-match', definition: BULK_MEMBER_MATCH_DEFINITION }],
           },
         ],
       },

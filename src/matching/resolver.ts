@@ -89,19 +89,21 @@ export async function resolveMembers(db: DbOrTx, options: ResolverOptions, reque
   );
   const resolutions: Resolution[] = new Array<Resolution>(requests.length);
   const unsettled: number[] = [];
-  first.forEach((lookup, i) => {
+  for (let i = 0; i < first.length; i++) {
+    const lookup = first[i]!;
     const candidates = lookup.members.map(toCandidate);
     const decision = decide(options.model, options.thresholds, queries[i]!, candidates);
     resolutions[i] = { decision, oversizedBlockKinds: kinds(lookup.oversizedKeys), candidateMemberIds: candidates.map((c) => c.memberId) };
     if (decision.outcome !== 'matched') unsettled.push(i);
-  });
+  }
   if (unsettled.length === 0) return resolutions;
   const rest = await findCandidateMembersBatch(
     db,
     unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })),
     options.blockCap,
   );
-  rest.forEach((lookup, k) => {
+  for (let k = 0; k < rest.length; k++) {
+    const lookup = rest[k]!;
     const i = unsettled[k]!;
     const seen = new Set(first[i]!.members.map((m) => m.memberUuid));
     const candidates = [...first[i]!.members, ...lookup.members.filter((m) => !seen.has(m.memberUuid))].map(toCandidate);
@@ -110,7 +112,7 @@ export async function resolveMembers(db: DbOrTx, options: ResolverOptions, reque
       oversizedBlockKinds: kinds([...first[i]!.oversizedKeys, ...lookup.oversizedKeys]),
       candidateMemberIds: candidates.map((c) => c.memberId),
     };
-  });
+  }
   return resolutions;
 }
 

@@ -69,33 +69,59 @@ export function loadPolicyEngine(
     throw new Error(`policies do not validate against the schema: ${validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`);
   }
   const version = createHash('sha256').update(schemaText).update('\n').update(policiesText).digest('hex').slice(0, 16);
+  // Parsed once and kept by the engine (keyed by version): handing the texts to every decision made Cedar
+  // re-parse schema and policies per request, which cost more than the rest of a $member-match together.
+  const preparsedSchema = cedar.preparseSchema(`schema-${version}`, schemaText);
+  if (preparsedSchema.type !== 'success') throw new Error('the schema does not parse');
+  const preparsedPolicies = cedar.preparsePolicySet(`policies-${version}`, { staticPolicies });
+  if (preparsedPolicies.type !== 'success') throw new Error('the policies do not parse');
 
+  // Decisions are memoised per request (principal with its attributes, action, resource, context): the same
+  // partner asking the same thing gets the same answer from the same policy version, so the policy engine
+  // runs once per distinct request rather than on every HTTP request. Besides the cost, this keeps the
+  // Wasm call out of the hot path: under load on Node 20.20 we saw V8 abort ("Fatal error … unreachable
+  // code" in Deoptimizer::DoComputeBuiltinContinuation) when a lazy deoptimisation hit the frame calling
+  // into Cedar's Wasm module (README "Known issues").
+  const memo = new Map<string, PolicyDecision>();
   return {
     version,
     decide(request) {
-      const principal = { type: `${NAMESPACE}::${request.principal.type}`, id: request.principal.id };
-      const resource = { type: `${NAMESPACE}::${request.resource.type}`, id: request.resource.id };
-      const answer = cedar.isAuthorized({
-        principal,
-        action: { type: `${NAMESPACE}::Action`, id: request.action },
-        resource,
-        context: request.context,
-        schema: schemaText,
-        validateRequest: true,
-        policies: { staticPolicies },
-        entities: [
-          { uid: principal, attrs: request.principal.attrs, parents: [] },
-          { uid: resource, attrs: request.resource.attrs ?? {}, parents: [] },
-        ],
-      });
-      // A request the schema rejects is a programming error here, not a client's: refuse, and say so.
-      if (answer.type !== 'success') return { decision: 'deny', policies: [], reason: 'policy-request-invalid', version };
-      const policies = [...answer.response.diagnostics.reason].sort();
-      const reason = policies.length === 0 ? 'no-policy-permits' : [...new Set(policies.map((id) => reasons.get(id)!))].sort().join(',');
-      return { decision: answer.response.decision, policies, reason, version };
+      const key = JSON.stringify([request.principal, request.action, request.resource, request.context]);
+      const known = memo.get(key);
+      if (known) return known;
+      const decision = evaluate(request);
+      if (memo.size >= DECISION_MEMO_SIZE) memo.delete(memo.keys().next().value!);
+      memo.set(key, decision);
+      return decision;
     },
   };
+
+  function evaluate(request: PolicyRequest): PolicyDecision {
+    const principal = { type: `${NAMESPACE}::${request.principal.type}`, id: request.principal.id };
+    const resource = { type: `${NAMESPACE}::${request.resource.type}`, id: request.resource.id };
+    const answer = cedar.statefulIsAuthorized({
+      principal,
+      action: { type: `${NAMESPACE}::Action`, id: request.action },
+      resource,
+      context: request.context,
+      preparsedSchemaName: `schema-${version}`,
+      validateRequest: true,
+      preparsedPolicySetId: `policies-${version}`,
+      entities: [
+        { uid: principal, attrs: request.principal.attrs, parents: [] },
+        { uid: resource, attrs: request.resource.attrs ?? {}, parents: [] },
+      ],
+    });
+    // A request the schema rejects is a programming error here, not a client's: refuse, and say so.
+    if (answer.type !== 'success') return Object.freeze({ decision: 'deny' as const, policies: [], reason: 'policy-request-invalid', version });
+    const policies = [...answer.response.diagnostics.reason].sort();
+    const reason = policies.length === 0 ? 'no-policy-permits' : [...new Set(policies.map((id) => reasons.get(id)!))].sort().join(',');
+    return Object.freeze({ decision: answer.response.decision, policies: Object.freeze(policies) as string[], reason, version });
+  }
 }
+
+/** Distinct policy requests remembered (oldest forgotten first): a few per registered client and action. */
+const DECISION_MEMO_SIZE = 10_000;
 
 /** The Cedar request for an actor doing a business action. */
 export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
