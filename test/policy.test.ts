@@ -35,4 +35,19 @@ describe('Cedar policy set', () => {
     });
     expect(decision).toMatchObject({ decision: 'deny', policies: [], reason: 'no-policy-permits' });
   });
+
+  it('remembers a decision per distinct request, and decides afresh when anything in it differs', () => {
+    const request = (scopes: string[]) => ({
+      principal: { type: 'Partner' as const, id: 'client-memo', attrs: { organization: 'http://hl7.org/fhir/sid/us-npi|0123456789', scopes } },
+      action: 'submit-member-match' as const,
+      resource: { type: 'MatchService' as const, id: 'member-match' },
+      context: { protocol: 'private_key_jwt' },
+    });
+    const first = engine.decide(request(['system/Patient.$member-match']));
+    expect(first.decision).toBe('allow');
+    expect(engine.decide(request(['system/Patient.$member-match']))).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.policies)).toBe(true);
+    // Same client, scope gone: not the remembered answer.
+    expect(engine.decide(request(['system/Patient.rs']))).toMatchObject({ decision: 'deny', reason: 'scope-missing' });
+  });
 });

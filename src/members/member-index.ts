@@ -74,9 +74,9 @@ export interface CandidateQuery {
  * because partners copy our ids under their own idea of our system URI, and demographics must corroborate
  * every card hit anyway). Returns one lookup per query, in order.
  *
- * Each block's size is probed first with an index-only count bounded at cap + 1; a block over the cap is
- * skipped (and reported), so one very common key (a popular birth date, a shared office phone) can never
- * turn a request into a table scan. At most MAX_CARD_CANDIDATES members per query come from card data.
+ * Each block is read with an index-only scan that stops at cap + 1 members; a block over the cap is skipped
+ * (and reported), so one very common key (a popular birth date, a shared office phone) can never turn a
+ * request into a table scan, and a block is read once however many of the batch's queries share it. At most MAX_CARD_CANDIDATES members per query come from card data.
  * A member several queries share is read once.
  *
  * Candidates come without their identifiers: whether the card agrees with a candidate is exactly whether the
@@ -101,8 +101,8 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
   // itself the planner may hash-join a whole table on a mis-estimated block size.
   const rows = await sql<ScoringRow & { q: number }>`
     WITH wanted AS (SELECT * FROM unnest(${keyQuery}::int[], ${keyValue}::text[]) AS w(q, key)),
-    sizes AS MATERIALIZED (
-      SELECT k.key, (SELECT count(*)::int FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) s) AS n
+    blocks AS MATERIALIZED (
+      SELECT k.key, ARRAY(SELECT member_uuid FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) AS members
       FROM (SELECT DISTINCT key FROM wanted) k
     ),
     cards AS (SELECT * FROM unnest(${cardQuery}::int[], ${cardValue}::text[]) AS c(q, value)),
@@ -121,8 +121,7 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
       SELECT q, member_uuid, bool_or(card_hit) AS card_hit FROM (
         SELECT q, member_uuid, true AS card_hit FROM card
         UNION ALL
-        SELECT w.q, b.member_uuid, false FROM wanted w JOIN sizes s ON s.key = w.key AND s.n <= ${blockCap}
-          CROSS JOIN LATERAL (SELECT member_uuid FROM member_blocking_keys b WHERE b.key = w.key) b
+        SELECT w.q, unnest(b.members), false FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) <= ${blockCap}
       ) u GROUP BY q, member_uuid
     ),
     fetched AS MATERIALIZED (
@@ -131,7 +130,7 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
     )
     SELECT p.q, f.*, p.card_hit, NULL::text[] AS oversized FROM picked p JOIN fetched f ON f.id = p.member_uuid
     UNION ALL
-    SELECT w.q, NULL, NULL, NULL, NULL, false, array_agg(w.key) FROM wanted w JOIN sizes s ON s.key = w.key AND s.n > ${blockCap} GROUP BY w.q`.execute(db);
+    SELECT w.q, NULL, NULL, NULL, NULL, false, array_agg(w.key) FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) > ${blockCap} GROUP BY w.q`.execute(db);
   const lookups: CandidateLookup[] = queries.map(() => ({ members: [], oversizedKeys: [] }));
   for (const row of rows.rows) {
     const lookup = lookups[row.q]!;
