@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Group, Parameters, ParametersParameter, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/audit-trail.js';
+import { purgeExpiredJobs } from '../src/batch/jobs.js';
 import { recordOptOut } from '../src/consent/opt-out-registry.js';
 import { findMemberSummaryByMemberId } from '../src/members/member-index.js';
 import {
@@ -199,6 +200,18 @@ describe('PDex Group/$bulk-member-match', () => {
     const cancel = await fetch(`${ts.url}${statusPath}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     expect(cancel.status).toBe(202);
     expect((await getJson(ts, statusPath, token)).status).toBe(404);
+  });
+
+  it('forgets a finished job, with its rows and results, once its retention has passed', async () => {
+    const kick = await kickOff(ts, token, bulkRequest(exampleBundle({ given: 'Trish' })));
+    await completed(kick.location!, token);
+    const id = kick.location!.split('/').pop()!;
+    const db = ts.service.deps.db;
+    expect(await purgeExpiredJobs(db, 72)).toBe(0);
+    await db.updateTable('batch_jobs').set({ finished_at: new Date(Date.now() - 73 * 3_600_000) }).where('id', '=', id).execute();
+    expect(await purgeExpiredJobs(db, 72)).toBe(1);
+    expect(await db.selectFrom('batch_rows').select('seq').where('job_id', '=', id).execute()).toHaveLength(0);
+    expect((await getJson(ts, new URL(kick.location!).pathname, token)).status).toBe(404);
   });
 
   it('refuses bad kick-offs at once, each with an OperationOutcome', async () => {

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { createReviewQueue, relayOnce, CASE_JOB } from '../src/review/outbox-relay.js';
-import { importRows, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
+import { startWorkers } from '../src/workers.js';
+import { createLogger } from '../src/logger.js';
+import { eventually, importRows, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
 import type { Coverage, Patient } from 'fhir/r4.js';
 
 /** With Redis unreachable, matching still answers and review cases still persist; the relay catches up later. */
@@ -22,10 +24,10 @@ beforeAll(async () => {
 afterAll(() => ts?.stop());
 
 /** An access token signed directly with the service key: the token endpoint itself needs Redis (replay cache). */
-async function accessToken(): Promise<string> {
-  const client = await registerPartnerClient(ts.service.deps.db, { name: 'p', organization: NEW_PAYER_ORG, jwks: { keys: [] }, scopes: ['system/Patient.$member-match'] });
+async function accessToken(scope = 'system/Patient.$member-match'): Promise<string> {
+  const client = await registerPartnerClient(ts.service.deps.db, { name: 'p', organization: NEW_PAYER_ORG, jwks: { keys: [] }, scopes: scope.split(' ') });
   const key = ts.service.deps.signingKey;
-  return new SignJWT({ client_id: client.clientId, org: `${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}`, actor_class: 'partner', auth_protocol: 'private_key_jwt', scope: 'system/Patient.$member-match' })
+  return new SignJWT({ client_id: client.clientId, org: `${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}`, actor_class: 'partner', auth_protocol: 'private_key_jwt', scope })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setIssuer(ts.config.publicBaseUrl).setAudience(ts.config.fhirBaseUrl)
     .setSubject(client.clientId).setJti(randomUUID()).setIssuedAt().setExpirationTime('5m').sign(key.privateKey);
 }
@@ -58,4 +60,30 @@ describe('with Redis down', () => {
       await queue.close();
     }
   });
+
+  it('still accepts a bulk match, which the workers\' dispatcher queues once Redis is reachable', async () => {
+    const token = await accessToken('system/Group.$bulk-member-match');
+    const single = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+    const kick = await fetch(`${ts.url}/fhir/Group/$bulk-member-match`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', prefer: 'respond-async' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'MemberBundle', part: single.parameter }] }),
+    });
+    expect(kick.status).toBe(202);
+    const job = await ts.service.deps.db.selectFrom('batch_jobs').select(['id', 'dispatched_at', 'state']).executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ dispatched_at: null, state: 'queued' });
+
+    // The workers can reach Redis (as when it comes back): their dispatcher hands the job over and it runs.
+    const workers = await startWorkers({ ...ts.config, redisUrl: 'redis://127.0.0.1:6379' }, ts.service.deps.db, createLogger('silent'));
+    try {
+      const done = await eventually(async () => {
+        const row = await ts.service.deps.db.selectFrom('batch_jobs').select(['state', 'matched', 'dispatched_at']).where('id', '=', job.id).executeTakeFirstOrThrow();
+        return row.state === 'completed' ? row : undefined;
+      });
+      expect(done.matched).toBe(1);
+      expect(done.dispatched_at).toBeInstanceOf(Date);
+    } finally {
+      await workers.stop();
+    }
+  }, 60_000);
 });
