@@ -47,7 +47,8 @@ export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Pr
       name: 'finalize',
       queueName: BATCH_QUEUE,
       data: { jobId: job.id, kind: job.kind, chunk: -1 } satisfies ChunkData,
-      opts: { jobId: job.id, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 86_400 } },
+      // The parent only marks the job completed; it retries like a chunk if the database is briefly away.
+      opts: { jobId: job.id, attempts: CHUNK_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 86_400 } },
       children: chunks
         .filter((c) => !c.done)
         .map((c) => ({
