@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Consent, Coverage, Group, GroupMember, Parameters, ParametersParameter, Patient } from 'fhir/r4.js';
 import { canonicalJson } from '../audit/audit-trail.js';
 import type { Config } from '../config.js';
@@ -7,13 +8,12 @@ import { PayloadTooLargeError, StructureError } from '../errors.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { saveLink } from '../links/member-links.js';
 import { normalizePerson } from '../matching/normalize.js';
-import { isHighRisk } from '../member-match/member-match.js';
+import { isHighRisk } from '../review/high-risk.js';
 import { reviewRequestKey } from '../review/request-key.js';
-import type { ChunkPlanner, RowPlan } from './chunks.js';
 import type { DbOrTx } from '../db/database.js';
+import type { ChunkPlanner, RowPlan } from './chunks.js';
 import type { BatchJob, JobResult } from './jobs.js';
 import { planFromResolution, resolveRows } from './resolve-rows.js';
-import { sql } from 'kysely';
 
 /**
  * Da Vinci PDex `Group/$bulk-member-match`: many HRex member matches in one asynchronous request. Each

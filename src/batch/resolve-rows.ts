@@ -1,17 +1,13 @@
 import { sql } from 'kysely';
 import type { SystemValue } from '../config.js';
 import type { DbOrTx } from '../db/database.js';
-import type { BatchJob } from './jobs.js';
-import { openCase, type NewCase } from '../review/review-cases.js';
-import { reviewCasesOpened } from '../metrics.js';
-import type { RowPlan } from './chunks.js';
-import type { MatchDecision, ScoredCandidate } from '../matching/decision.js';
-import type { DecisionThresholds } from '../matching/decision.js';
+import type { DecisionThresholds, MatchDecision, ScoredCandidate } from '../matching/decision.js';
 import type { NormalizedPerson, PersonFields } from '../matching/record.js';
 import { resolveMembers } from '../matching/resolver.js';
-import { matchDecisions } from '../metrics.js';
-import { findCasesByRequests, type ReviewCase } from '../review/review-cases.js';
-import { mapConcurrently, type BatchDeps } from './chunks.js';
+import { matchDecisions, reviewCasesOpened } from '../metrics.js';
+import { findCasesByRequests, openCase, type NewCase, type ReviewCase } from '../review/review-cases.js';
+import { mapConcurrently, type BatchDeps, type RowPlan } from './chunks.js';
+import type { BatchJob } from './jobs.js';
 
 /**
  * Resolution for batch rows: exactly the single-match engine (normalise → block → compare → score →

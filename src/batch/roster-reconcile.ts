@@ -13,6 +13,7 @@ import type { CoverageRecord, MemberRecord } from '../members/member-repository.
 import { readRosterCsv, RosterFileError, validateRosterRow } from '../members/roster-csv.js';
 import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from '../members/roster-ndjson.js';
 import type { RosterFormat } from '../members/roster-import.js';
+import { isHighRisk } from '../review/high-risk.js';
 import { reviewRequestKey } from '../review/request-key.js';
 import type { ChunkPlanner } from './chunks.js';
 import type { JobRow } from './jobs.js';
@@ -142,7 +143,7 @@ export const planReconcileRows: ChunkPlanner = async (deps, job, rows) => {
       modelVersion: decision.modelVersion,
       bestProbability: decision.best.probability,
       slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
-      highRisk: decision.reason === 'conflict',
+      highRisk: isHighRisk({}, decision),
     })),
   );
 };

@@ -6,12 +6,13 @@ import type { Db } from '../db/database.js';
 import { BusinessRuleError, NotFoundError, ReviewPendingError } from '../errors.js';
 import { matchDecisions, reviewCasesOpened } from '../metrics.js';
 import { findCase, findCaseByRequest, openCase } from '../review/review-cases.js';
+import { isHighRisk } from '../review/high-risk.js';
 import { findMemberSummary } from '../members/member-index.js';
 import type { Redis } from 'ioredis';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import { writeRequestAudit, type RequestAudit } from '../audit/request-audit.js';
 import { enforceNoLockout, recordMatchAttempt } from '../policy/limits.js';
-import { evaluateHrexConsent, HREX_CONSENT_POLICY_SENSITIVE, type ConsentPermit } from '../consent/hrex-consent.js';
+import { evaluateHrexConsent, type ConsentPermit } from '../consent/hrex-consent.js';
 import { optOutStatus } from '../consent/opt-out-registry.js';
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
 import { memberMatchResponse } from '../fhir/resources.js';
@@ -224,16 +225,6 @@ async function resolveAutomatically(
     throw new ReviewPendingError(opened.id, deps.config.review.retryAfterSeconds);
   }
   return decision.member;
-}
-
-/**
- * Cases a second reviewer must confirm (four eyes): a #sensitive consent (the member's sensitive data may
- * follow the link), candidates in conflict, or a card that points at someone other than the best candidate.
- */
-export function isHighRisk(request: MemberMatchRequest, decision: Extract<MatchDecision, { outcome: 'review' }>): boolean {
-  const sensitive = request.consent?.policy?.some((p) => p.uri === HREX_CONSENT_POLICY_SENSITIVE) ?? false;
-  const cardElsewhere = decision.top.some((c) => c.cardHit && c.memberUuid !== decision.best.memberUuid);
-  return sensitive || decision.reason === 'conflict' || cardElsewhere;
 }
 
 /**
