@@ -16,7 +16,10 @@ export async function startJob(
   job: { kind: JobKind; owner: JobOwner; contentHash: string; options: Record<string, unknown> },
   rows: () => AsyncIterable<JobRow> | Iterable<JobRow>,
 ): Promise<{ job: BatchJob; created: boolean }> {
-  const started = await createJob(deps.db, { ...job, chunkSize: deps.config.batch.chunkSize }, rows);
+  // Bulk matches are small (at most BULK_MAX_MEMBERS) and a partner polls them: smaller chunks give a finer
+  // X-Progress and spread even a 1,000-member request over several workers.
+  const chunkSize = job.kind === 'bulk-member-match' ? Math.min(deps.config.batch.chunkSize, BULK_CHUNK_SIZE) : deps.config.batch.chunkSize;
+  const started = await createJob(deps.db, { ...job, chunkSize }, rows);
   if (started.created && deps.batchFlow) {
     await dispatchJob(deps.db, deps.batchFlow, started.job).catch((error: unknown) => {
       deps.logger.warn({ batchJob: started.job.id, errName: (error as Error).name }, 'batch job not dispatched yet; the dispatcher will retry');
@@ -24,6 +27,8 @@ export async function startJob(
   }
   return started;
 }
+
+const BULK_CHUNK_SIZE = 100;
 
 /** A job's progress as the status endpoints report it. */
 export function jobStatus(job: BatchJob, selfUrl: string) {
