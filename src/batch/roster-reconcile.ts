@@ -9,10 +9,9 @@ import { createGunzip } from 'node:zlib';
 import { BusinessRuleError, InvalidRequestError, PayloadTooLargeError } from '../errors.js';
 import { normalizePerson } from '../matching/normalize.js';
 import type { PersonFields } from '../matching/record.js';
-import type { CoverageRecord, MemberRecord } from '../members/member-repository.js';
-import { readRosterCsv, RosterFileError, validateRosterRow } from '../members/roster-csv.js';
-import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from '../members/roster-ndjson.js';
-import type { RosterFormat } from '../members/roster-import.js';
+import { memberPersonFields, type CoverageRecord, type MemberRecord } from '../members/member-repository.js';
+import { RosterFileError } from '../members/roster-csv.js';
+import { readRosterItems, type RosterFormat } from '../members/roster-import.js';
 import { isHighRisk } from '../review/high-risk.js';
 import { reviewRequestKey } from '../review/request-key.js';
 import type { ChunkPlanner } from './chunks.js';
@@ -71,30 +70,24 @@ export async function spoolUpload(input: Readable, options: { gzip: boolean; max
   return { file, contentHash: hash.digest('hex'), bytes, cleanup };
 }
 
-/** The upload's rows: each a person to reconcile, or the reason its line could not be read. */
+/** The upload's rows, read as a roster import reads them: each a person to reconcile, or why its line could not be read. */
 export async function* reconcileRows(file: string, format: RosterFormat, memberIdentifierSystem: string): AsyncGenerator<JobRow> {
   const input = createReadStream(file);
   try {
-    if (format === 'csv') {
-      for await (const event of readRosterCsv(input)) {
-        if ('reason' in event) {
-          yield { line: event.line, error: event.reason };
-          continue;
-        }
-        const row = validateRosterRow(event.fields);
-        yield row.ok ? { line: event.line, input: { person: personOf(row.member, row.coverage) } } : { line: event.line, error: row.reason };
+    for await (const item of readRosterItems(input, format, memberIdentifierSystem)) {
+      switch (item.kind) {
+        case 'row':
+          yield { line: item.line, input: { person: personOf(item.member, item.coverage) } };
+          break;
+        case 'patient':
+          yield { line: item.line, input: { person: personOf(item.member, undefined) } };
+          break;
+        case 'coverage':
+          yield { line: item.line, error: 'only Patient lines are reconciled (one per member)' };
+          break;
+        case 'rejected':
+          yield { line: item.line, error: item.reason };
       }
-      return;
-    }
-    for await (const event of readLines(input)) {
-      if ('tooLong' in event) {
-        yield { line: event.line, error: `line is longer than ${MAX_NDJSON_LINE_LENGTH} characters` };
-        continue;
-      }
-      const item = parseNdjsonRosterLine(event.text, memberIdentifierSystem);
-      if (item.kind === 'patient') yield { line: event.line, input: { person: personOf(item.member, undefined) } };
-      else if (item.kind === 'rejected') yield { line: event.line, error: item.reason };
-      else yield { line: event.line, error: 'only Patient lines are reconciled (one per member)' };
     }
   } catch (error) {
     if (error instanceof RosterFileError) throw new BusinessRuleError('roster-unreadable', error.message);
@@ -106,21 +99,7 @@ export async function* reconcileRows(file: string, format: RosterFormat, memberI
 
 function personOf(member: MemberRecord, coverage: CoverageRecord | undefined): PersonFields {
   const identifiers = [member.memberId, coverage?.subscriberId, coverage?.coverageId].filter((v): v is string => !!v);
-  return {
-    given: member.given,
-    middle: member.middle ?? undefined,
-    family: member.family,
-    suffix: member.suffix ?? undefined,
-    birthDate: member.birthDate,
-    sex: member.gender ?? undefined,
-    addressLine: member.addressLine ?? undefined,
-    city: member.city ?? undefined,
-    state: member.state ?? undefined,
-    postalCode: member.postalCode ?? undefined,
-    phone: member.phone ?? undefined,
-    email: member.email ?? undefined,
-    identifiers: [...new Set(identifiers)],
-  };
+  return { ...memberPersonFields(member), identifiers: [...new Set(identifiers)] };
 }
 
 /** Decides one chunk of roster rows: matched rows name our member; uncertain rows open (or find) a review case. */

@@ -4,6 +4,7 @@ import type { DbOrTx } from '../db/database.js';
 import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
 import { matchProfile, MATCH_PROFILE_VERSION, type MatchProfile } from '../matching/profile.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
+import type { PersonFields } from '../matching/record.js';
 
 /**
  * Writes of the member index used by roster import. Every write is an idempotent multi-row upsert keyed on
@@ -56,24 +57,29 @@ function sha256(parts: readonly (string | null)[]): string {
  */
 const profiles = new WeakMap<MemberRecord, MatchProfile>();
 
+/** A roster record as the matcher takes it (no identifiers: callers add those they have). */
+export function memberPersonFields(m: MemberRecord): PersonFields {
+  return {
+    given: m.given,
+    middle: m.middle ?? undefined,
+    family: m.family,
+    suffix: m.suffix ?? undefined,
+    birthDate: m.birthDate,
+    sex: m.gender ?? undefined,
+    addressLine: m.addressLine ?? undefined,
+    city: m.city ?? undefined,
+    state: m.state ?? undefined,
+    postalCode: m.postalCode ?? undefined,
+    phone: m.phone ?? undefined,
+    email: m.email ?? undefined,
+  };
+}
+
 /** A member's match profile (memoised per record: import computes it for the row and for its blocking keys). */
 export function memberMatchProfile(m: MemberRecord): MatchProfile {
   let profile = profiles.get(m);
   if (!profile) {
-    profile = matchProfile({
-      given: m.given,
-      middle: m.middle ?? undefined,
-      family: m.family,
-      suffix: m.suffix ?? undefined,
-      birthDate: m.birthDate,
-      sex: m.gender ?? undefined,
-      addressLine: m.addressLine ?? undefined,
-      city: m.city ?? undefined,
-      state: m.state ?? undefined,
-      postalCode: m.postalCode ?? undefined,
-      phone: m.phone ?? undefined,
-      email: m.email ?? undefined,
-    });
+    profile = matchProfile(memberPersonFields(m));
     profiles.set(m, profile);
   }
   return profile;

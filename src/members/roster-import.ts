@@ -160,7 +160,7 @@ export async function importRoster(db: Db, filePath: string, options: ImportOpti
 }
 
 /** A row read from the file: something to write, or the reason it was rejected. */
-type RosterItem =
+export type RosterItem =
   | { line: number; kind: 'row'; member: MemberRecord; coverage: CoverageRecord; sharing: SharingCode | null }
   | { line: number; kind: 'patient'; member: MemberRecord }
   | { line: number; kind: 'coverage'; coverage: CoverageRecord; beneficiaryId: string }
@@ -188,6 +188,11 @@ async function* ndjsonItems(input: Readable, memberIdentifierSystem: string): As
     const item = parseNdjsonRosterLine(event.text, memberIdentifierSystem);
     yield { line: event.line, ...item };
   }
+}
+
+/** The items of a roster stream (already decompressed), in file order; roster reconciliation reads the same. */
+export function readRosterItems(input: Readable, format: RosterFormat, memberIdentifierSystem: string): AsyncGenerator<RosterItem, void, undefined> {
+  return format === 'csv' ? csvItems(input) : ndjsonItems(input, memberIdentifierSystem);
 }
 
 function snapshot(summary: ImportSummary): ImportSummary {
@@ -252,7 +257,7 @@ export async function importRosterStream(
     inFlight.catch(() => undefined); // observed by the next flush or the final await
   };
 
-  const items = format === 'csv' ? csvItems(input) : ndjsonItems(input, options.memberIdentifierSystem);
+  const items = readRosterItems(input, format, options.memberIdentifierSystem);
   try {
     for await (const item of items) {
       pending.push(item);
