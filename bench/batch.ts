@@ -33,6 +33,7 @@ import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { registerWorkload } from '../src/identity/workloads.js';
 import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
 import { runSynth } from '../src/synth/index.js';
+import { csvLine, ROSTER_HEADER } from '../src/synth/output.js';
 
 const { values } = parseArgs({
   options: {
@@ -49,15 +50,10 @@ const port = 19000 + Math.floor(Math.random() * 1000);
 const base = `http://127.0.0.1:${port}`;
 const children: ChildProcess[] = [];
 
-function csvField(value: string | undefined): string {
-  if (value === undefined) return '';
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
 /** The synthetic queries as a roster in the import format (the person each query asks about, one per row). */
 async function writeReconcileRoster(queriesFile: string, file: string, limit: number): Promise<void> {
   const out = createWriteStream(file);
-  out.write(`${ROSTER_DATA_COLUMNS.join(',')}\n`);
+  out.write(ROSTER_HEADER);
   let n = 0;
   for await (const query of readQueries(queriesFile)) {
     if (n >= limit) break;
@@ -84,7 +80,7 @@ async function writeReconcileRoster(queriesFile: string, file: string, limit: nu
       email: person.email,
       coverage_id: id,
     };
-    if (!out.write(`${ROSTER_DATA_COLUMNS.map((c) => csvField(fields[c])).join(',')}\n`)) await once(out, 'drain');
+    if (!out.write(csvLine(ROSTER_DATA_COLUMNS.map((c) => fields[c] ?? '')))) await once(out, 'drain');
     n++;
   }
   out.end();

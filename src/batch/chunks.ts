@@ -129,27 +129,6 @@ async function insertResults(trx: Tx, jobId: string, results: JobResult[]): Prom
       ${col('memberId')}::text[], ${col('band')}::text[], ${col('probability')}::float8[], ${col('reviewCaseId')}::uuid[], ${col('reason')}::text[])`.execute(trx);
 }
 
-/** Marks a job completed once every chunk is done; returns whether it did. */
-export async function completeJob(db: Db, jobId: string, summary?: Record<string, unknown>): Promise<boolean> {
-  const result = await db
-    .updateTable('batch_jobs')
-    .set({ state: 'completed', finished_at: new Date(), ...(summary ? { summary: JSON.stringify(summary) } : {}) })
-    .where('id', '=', jobId)
-    .where('state', 'in', ['queued', 'running'])
-    .where(sql<boolean>`chunks_done = chunk_count`)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
-}
-
-export async function failJob(db: Db, jobId: string, reason: string): Promise<void> {
-  await db
-    .updateTable('batch_jobs')
-    .set({ state: 'failed', finished_at: new Date(), error: reason })
-    .where('id', '=', jobId)
-    .where('state', 'in', ['queued', 'running'])
-    .execute();
-}
-
 /** Runs `work` over `items` with at most `concurrency` in flight; results keep the items' order. */
 export async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

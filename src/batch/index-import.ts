@@ -6,8 +6,7 @@ import type { Db } from '../db/database.js';
 import { fileDigest } from '../evaluation/files.js';
 import { refreshTermFrequencies } from '../matching/term-frequencies.js';
 import { importRoster, type ImportSummary } from '../members/roster-import.js';
-import { failJob } from './chunks.js';
-import { findJob, ownerAsActor, type BatchJob, type JobOwner } from './jobs.js';
+import { failJob, findJob, findJobByContent, insertJob, ownerAsActor, type BatchJob, type JobOwner } from './jobs.js';
 
 /**
  * Index maintenance: importing our own eligibility roster, as a tracked job (`batch_jobs`, kind
@@ -41,18 +40,15 @@ export async function runIndexImport(
   const digest = await fileDigest(file);
   const contentHash = options.force ? `${digest}:${randomUUID()}` : digest;
   const { owner } = options;
-  const inserted = await sql<{ id: string }>`
-    INSERT INTO batch_jobs (kind, state, owner_class, owner_client_id, owner_org_system, owner_org_value, content_hash, options, chunk_size, started_at)
-    VALUES ('index-import', 'running', ${owner.actorClass}, ${owner.clientId}, ${owner.organization.system}, ${owner.organization.value},
-            ${contentHash}, ${JSON.stringify({ file: path.basename(file), full: options.full, owner })}, 0, now())
-    ON CONFLICT (kind, owner_client_id, content_hash) WHERE state NOT IN ('cancelled', 'failed') DO NOTHING
-    RETURNING id`.execute(db);
-  const jobId = inserted.rows[0]?.id;
-  if (!jobId) {
-    const existing = await db.selectFrom('batch_jobs').select('id').where('kind', '=', 'index-import').where('owner_client_id', '=', owner.clientId)
-      .where('content_hash', '=', contentHash).where('state', 'not in', ['cancelled', 'failed']).executeTakeFirstOrThrow();
-    return { job: (await findJob(db, existing.id))!, created: false };
-  }
+  const jobId = await insertJob(db, {
+    kind: 'index-import',
+    owner,
+    contentHash,
+    options: { file: path.basename(file), full: options.full },
+    chunkSize: 0,
+    running: true,
+  });
+  if (!jobId) return { job: (await findJobByContent(db, 'index-import', owner.clientId, contentHash))!, created: false };
 
   try {
     let lastProgress = 0;

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { dispatchJob } from './queue.js';
-import { createJob, type BatchJob, type JobKind, type JobOwner, type JobRow } from './jobs.js';
+import { createJob, type BatchJob, type JobKind, type JobOwner, type JobRow, type RowOutcome } from './jobs.js';
 import type { BulkMemberRow } from './bulk-member-match.js';
 
 /**
@@ -67,7 +67,7 @@ export async function bulkRowsWithResults(db: Db, jobId: string) {
     result: {
       seq: r.seq,
       line: r.line,
-      outcome: r.outcome as 'matched',
+      outcome: r.outcome as RowOutcome,
       memberUuid: r.member_uuid ?? undefined,
       memberId: r.member_id ?? undefined,
       reason: r.reason ?? undefined,

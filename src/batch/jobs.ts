@@ -86,13 +86,7 @@ export async function createJob(
   const existing = await findJobByContent(db, job.kind, job.owner.clientId, job.contentHash);
   if (existing) return { job: existing, created: false };
   const id = await db.transaction().execute(async (trx) => {
-    const inserted = await sql<{ id: string }>`
-      INSERT INTO batch_jobs (kind, owner_class, owner_client_id, owner_org_system, owner_org_value, content_hash, options, chunk_size)
-      VALUES (${job.kind}, ${job.owner.actorClass}, ${job.owner.clientId}, ${job.owner.organization.system},
-              ${job.owner.organization.value}, ${job.contentHash}, ${JSON.stringify({ ...job.options, owner: job.owner })}, ${job.chunkSize})
-      ON CONFLICT (kind, owner_client_id, content_hash) WHERE state NOT IN ('cancelled', 'failed') DO NOTHING
-      RETURNING id`.execute(trx);
-    const jobId = inserted.rows[0]?.id;
+    const jobId = await insertJob(trx, job);
     if (!jobId) return undefined; // a concurrent upload of the same content won
     let seq = 0;
     let pending: JobRow[] = [];
@@ -127,7 +121,25 @@ export async function createJob(
   return { job: (await findJob(db, id))!, created: true };
 }
 
-async function findJobByContent(db: DbOrTx, kind: JobKind, clientId: string, contentHash: string): Promise<BatchJob | undefined> {
+/**
+ * Inserts a job row, unless this client already has a live job for the same content (then undefined). A job
+ * worked in place (an index import) starts `running`; one worked by the queue starts `queued`.
+ */
+export async function insertJob(
+  db: DbOrTx,
+  job: { kind: JobKind; owner: JobOwner; contentHash: string; options: Record<string, unknown>; chunkSize: number; running?: boolean },
+): Promise<string | undefined> {
+  const inserted = await sql<{ id: string }>`
+    INSERT INTO batch_jobs (kind, state, started_at, owner_class, owner_client_id, owner_org_system, owner_org_value, content_hash, options, chunk_size)
+    VALUES (${job.kind}, ${job.running ? 'running' : 'queued'}, ${job.running ? new Date() : null}, ${job.owner.actorClass}, ${job.owner.clientId},
+            ${job.owner.organization.system}, ${job.owner.organization.value}, ${job.contentHash},
+            ${JSON.stringify({ ...job.options, owner: job.owner })}, ${job.chunkSize})
+    ON CONFLICT (kind, owner_client_id, content_hash) WHERE state NOT IN ('cancelled', 'failed') DO NOTHING
+    RETURNING id`.execute(db);
+  return inserted.rows[0]?.id;
+}
+
+export async function findJobByContent(db: DbOrTx, kind: JobKind, clientId: string, contentHash: string): Promise<BatchJob | undefined> {
   const row = await db
     .selectFrom('batch_jobs')
     .selectAll()
@@ -166,6 +178,27 @@ export async function cancelJob(db: DbOrTx, id: string): Promise<boolean> {
     .where('state', 'in', ['queued', 'running'])
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/** Marks a job completed once every chunk is done; returns whether it did. */
+export async function completeJob(db: DbOrTx, jobId: string): Promise<boolean> {
+  const result = await db
+    .updateTable('batch_jobs')
+    .set({ state: 'completed', finished_at: new Date() })
+    .where('id', '=', jobId)
+    .where('state', 'in', ['queued', 'running'])
+    .where(sql<boolean>`chunks_done = chunk_count`)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function failJob(db: DbOrTx, jobId: string, reason: string): Promise<void> {
+  await db
+    .updateTable('batch_jobs')
+    .set({ state: 'failed', finished_at: new Date(), error: reason })
+    .where('id', '=', jobId)
+    .where('state', 'in', ['queued', 'running'])
+    .execute();
 }
 
 /** Deletes a job with its rows and results (what it did — links, review cases, audit events — stays). */

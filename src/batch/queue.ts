@@ -5,8 +5,8 @@ import type { Logger } from '../logger.js';
 import { redisConnection } from '../review/outbox-relay.js';
 import { runPeriodically } from '../periodic.js';
 import { planBulkMembers } from './bulk-member-match.js';
-import { completeJob, failJob, processChunk, type BatchDeps, type ChunkPlanner } from './chunks.js';
-import { chunkRanges, markDispatched, purgeExpiredJobs, undispatchedJobs, type BatchJob, type JobKind } from './jobs.js';
+import { processChunk, type BatchDeps, type ChunkPlanner } from './chunks.js';
+import { chunkRanges, completeJob, failJob, markDispatched, purgeExpiredJobs, undispatchedJobs, type BatchJob, type JobKind } from './jobs.js';
 import { planReconcileRows } from './roster-reconcile.js';
 
 /**
