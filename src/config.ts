@@ -1,16 +1,8 @@
 import { z } from 'zod';
+import { parseSystemValue } from './shared/system-value.js';
 
-/** An identifier written `system|value`, the FHIR token-search form. */
-export interface SystemValue {
-  system: string;
-  value: string;
-}
-
-export function parseSystemValue(text: string): SystemValue | undefined {
-  const bar = text.lastIndexOf('|');
-  if (bar <= 0 || bar === text.length - 1) return undefined;
-  return { system: text.slice(0, bar), value: text.slice(bar + 1) };
-}
+// TEMP re-export for reserved importers
+export { parseSystemValue, type SystemValue } from './shared/system-value.js';
 
 const systemValue = z.string().transform((text, ctx) => {
   const parsed = parseSystemValue(text);
@@ -46,7 +38,10 @@ const configSchema = z
     BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
     BRUTE_FORCE_CARD_VARIANTS: z.coerce.number().int().positive().default(5),
-    BRUTE_FORCE_UNMATCHED: z.coerce.number().int().positive().default(100),
+    BRUTE_FORCE_BIRTH_DATE_VARIANTS: z.coerce.number().int().positive().default(5),
+    // A volume backstop, sized so one legitimate bulk request (BULK_MAX_MEMBERS, a third of them not ours) fits;
+    // probing is caught by the variant counters above.
+    BRUTE_FORCE_UNMATCHED: z.coerce.number().int().positive().default(2_000),
     BRUTE_FORCE_WINDOW_SECONDS: z.coerce.number().int().positive().default(3600),
     MATCH_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(900),
     TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -57,6 +52,8 @@ const configSchema = z
     REVIEW_SLA_HOURS: z.coerce.number().positive().default(24),
     REVIEW_LEASE_SECONDS: z.coerce.number().int().min(1).default(300),
     REVIEW_RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(3600),
+    REVIEW_CASES_PER_HOUR: z.coerce.number().int().min(0).default(500),
+    REVIEW_CASES_PER_HOUR_INTERNAL: z.coerce.number().int().min(0).default(50_000),
     BULK_MAX_MEMBERS: z.coerce.number().int().positive().default(5_000),
     BULK_MAX_BODY_BYTES: z.coerce.number().int().positive().default(33_554_432),
     ROSTER_MAX_BYTES: z.coerce.number().int().positive().default(2_147_483_648),
@@ -126,9 +123,12 @@ const configSchema = z
       limits: {
         requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,
         cardVariantsPerPerson: env.BRUTE_FORCE_CARD_VARIANTS,
+        birthDateVariantsPerName: env.BRUTE_FORCE_BIRTH_DATE_VARIANTS,
         unmatchedPerWindow: env.BRUTE_FORCE_UNMATCHED,
         windowSeconds: env.BRUTE_FORCE_WINDOW_SECONDS,
         lockoutSeconds: env.MATCH_LOCKOUT_SECONDS,
+        reviewCasesPerHour: env.REVIEW_CASES_PER_HOUR,
+        internalReviewCasesPerHour: env.REVIEW_CASES_PER_HOUR_INTERNAL,
       },
       logLevel: env.LOG_LEVEL,
     };

@@ -2,6 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, DbOrTx, Tx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+
+// TEMP re-export for reserved importers
+export { canonicalJson } from '../shared/canonical-json.js';
 
 /**
  * The tamper-evident audit trail. Each event carries the hash of the one before it, so altering or removing
@@ -147,14 +151,4 @@ export async function verifyAuditChain(db: DbOrTx, batchSize = 5_000): Promise<C
       lastSeq = row.seq;
     }
   }
-}
-
-/** JSON with object keys sorted at every depth: jsonb does not keep key order, the hash must not care. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }

@@ -2,7 +2,7 @@ import { FlowProducer, Worker, type Job } from 'bullmq';
 import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
-import { redisConnection } from '../review/outbox-relay.js';
+import { redisConnection } from '../shared/redis-connection.js';
 import { runPeriodically } from '../periodic.js';
 import { planBulkMembers } from './bulk-member-match.js';
 import { processChunk, type BatchDeps, type ChunkPlanner } from './chunks.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { projectFile } from '../project-files.js';
 import type { Consent, Parameters } from 'fhir/r4.js';
 import { HREX_CONSENT_POLICY_REGULAR, HREX_CONSENT_POLICY_SENSITIVE } from '../consent/hrex-consent.js';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 
 const examplePath = projectFile('fixtures', 'hrex', 'parameters-member-match-in.json');
 

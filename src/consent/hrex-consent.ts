@@ -1,5 +1,5 @@
 import type { Consent, Reference } from 'fhir/r4.js';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 
 /**
  * Judges the HRex Consent carried by a $member-match request: may we disclose this member's data from us to

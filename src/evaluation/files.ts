@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 
@@ -38,13 +37,6 @@ export async function readTruth(file: string): Promise<Map<string, TruthRow>> {
     truth.set(row.query_id!, { memberId: row.member_id || undefined, hazard: row.hazard ?? '' });
   }
   return truth;
-}
-
-/** sha256 of a file, for naming the scratch database an index roster is loaded into. */
-export async function fileDigest(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Runs `work` over an async sequence with at most `concurrency` in flight; rejects on the first failure. */

@@ -3,7 +3,7 @@ import { openDatabase, type Db } from '../db/database.js';
 import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
 import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
 import { importRoster } from '../members/roster-import.js';
-import { fileDigest } from './files.js';
+import { fileDigest } from '../shared/file-digest.js';
 
 /**
  * Evaluation and training run against an index roster loaded into a database of its own, named after the

@@ -1,4 +1,4 @@
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 
 /** Who is calling: partner payers, our own workloads (batch jobs), review staff, and agents acting for one of them. */
 export type ActorClass = 'partner' | 'workload' | 'human' | 'agent';

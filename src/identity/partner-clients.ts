@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 import type { DbOrTx } from '../db/database.js';
 
 export interface PartnerClient {

@@ -12,7 +12,7 @@ import {
 } from 'jose';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import { parseSystemValue, type SystemValue } from '../config.js';
+import { parseSystemValue, type SystemValue } from '../shared/system-value.js';
 import type { Db } from '../db/database.js';
 import { AuthenticationError, InvalidRequestError, ServiceUnavailableError } from '../errors.js';
 import { formatOrganization, type Actor } from './actor.js';

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Consent, Coverage } from 'fhir/r4.js';
 import { sql } from 'kysely';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 import type { DbOrTx, Tx } from '../db/database.js';
 import type { ConsentPermit } from '../consent/hrex-consent.js';
-import { canonicalJson } from '../audit/audit-trail.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 
 /**
  * Links record "partner P's coverage C is our member M, under consent K". Later Patient reads and searches

@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
 import { runPeriodically } from '../periodic.js';
+import { redisConnection } from '../shared/redis-connection.js';
 
 /**
  * The outbox relay: publishes review cases, written to `review_outbox` in the same transaction as the case,
@@ -15,11 +16,6 @@ import { runPeriodically } from '../periodic.js';
 export const REVIEW_QUEUE = 'review';
 export const CASE_JOB = 'review-case';
 export const SLA_JOB = 'sla-check';
-
-export function redisConnection(redisUrl: string) {
-  const url = new URL(redisUrl);
-  return { host: url.hostname, port: Number(url.port || 6379), ...(url.password ? { password: decodeURIComponent(url.password) } : {}) };
-}
 
 export function createReviewQueue(redisUrl: string, keyPrefix: string): Queue {
   return new Queue(REVIEW_QUEUE, {

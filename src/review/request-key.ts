@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Consent, Identifier } from 'fhir/r4.js';
-import { canonicalJson } from '../audit/audit-trail.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 import type { NormalizedPerson } from '../matching/record.js';
 
 /**

@@ -1,6 +1,6 @@
 import { sql, type UpdateObject } from 'kysely';
 import type { Database } from '../db/schema.js';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 import type { DbOrTx } from '../db/database.js';
 import type { ScoredCandidate } from '../matching/decision.js';
 import type { PersonFields } from '../matching/record.js';

@@ -4,7 +4,8 @@ import { appendAuditEvent } from '../audit/audit-trail.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { reviewEscalations } from '../metrics.js';
-import { CASE_JOB, REVIEW_QUEUE, redisConnection, SLA_JOB } from './outbox-relay.js';
+import { redisConnection } from '../shared/redis-connection.js';
+import { CASE_JOB, REVIEW_QUEUE, SLA_JOB } from './outbox-relay.js';
 
 /**
  * The review worker: consumes the `review` queue. A case announcement needs nothing more (claims go through
