@@ -4,7 +4,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, signClientAssertion, type PartnerKeyPair } from '../src/cli/partner-tools.js';
-import { CLIENT_ASSERTION_TYPE } from '../src/identity/tokens.js';
+import { CLIENT_ASSERTION_TYPE } from '../src/identity/grants/client-credentials.js';
 import { registerPartnerClient, type PartnerClient } from '../src/identity/partner-clients.js';
 import { importRows, latestAuditEvents, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService, HL7_EXAMPLE_MEMBER_ROW } from './support/service.js';
 import { createTestPki, type TestPki } from './support/tls.js';

@@ -4,7 +4,7 @@ import { generatePartnerKeyPair, type PartnerKeyPair } from '../src/cli/partner-
 import { exchangeWorkloadToken, mintWorkloadToken } from '../src/cli/workload-tools.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { disableWorkload, registerWorkload, type WorkloadIdentity } from '../src/identity/workloads.js';
-import { TOKEN_EXCHANGE_GRANT } from '../src/identity/tokens.js';
+import { TOKEN_EXCHANGE_GRANT } from '../src/identity/grants/token-exchange.js';
 import { latestAuditEvents, NEW_PAYER_ORG, postMemberMatch, startTestService, type TestService } from './support/service.js';
 
 /** Workloads (batch jobs) exchange their platform JWT for an access token: RFC 8693, no static secrets. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../identity/tokens.js';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../identity/grants/token-exchange.js';
 import type { TokenRequestResult } from './partner-tools.js';
 
 /**
