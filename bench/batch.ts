@@ -31,7 +31,7 @@ import { openIndexDatabase } from '../src/evaluation/scratch-database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { registerWorkload } from '../src/identity/workloads.js';
-import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
 import { runSynth } from '../src/synth/index.js';
 import { csvLine, ROSTER_HEADER } from '../src/synth/output.js';
 

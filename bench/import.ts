@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
-import { importRoster, type ImportSummary } from '../src/members/roster-import.js';
+import type { ImportSummary } from '../src/members/roster-format/errors.js';
+import { importRoster } from '../src/members/roster-import.js';
 import { runSynth } from '../src/synth/index.js';
 
 const rows = Number(process.argv[2] ?? 100_000);

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { clearOptOut, optOutStatus, recordOptOut } from '../src/consent/opt-out-registry.js';

@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { febrlDate, febrlToEvaluationFiles, type FebrlSummary } from '../src/evaluation/febrl.js';
 import { parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
-import { readRosterCsv, validateRosterRow } from '../src/members/roster-csv.js';
+import { readRosterCsv } from '../src/members/roster-format/csv-reader.js';
+import { validateRosterRow } from '../src/members/roster-format/validate.js';
 
 let work: string;
 let summary: FebrlSummary;

@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { importRoster, importRosterStream, RosterFileError, type ImportSummary } from '../src/members/roster-import.js';
-import { ROSTER_DATA_COLUMNS } from '../src/members/roster-csv.js';
+import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
+import { RosterFileError, type ImportSummary } from '../src/members/roster-format/errors.js';
+import { importRoster, importRosterStream } from '../src/members/roster-import.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const SYSTEM = 'http://example.org/old-payer/identifiers/member';

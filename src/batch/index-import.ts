@@ -5,7 +5,8 @@ import { appendAuditEvent } from '../audit/audit-trail.js';
 import type { Db } from '../db/database.js';
 import { fileDigest } from '../shared/file-digest.js';
 import { refreshTermFrequencies } from '../matching/term-frequencies.js';
-import { importRoster, type ImportSummary } from '../members/roster-import.js';
+import type { ImportSummary } from '../members/roster-format/errors.js';
+import { importRoster } from '../members/roster-import.js';
 import { failJob, findJob, findJobByContent, insertJob, ownerAsActor, type BatchJob, type JobOwner } from './jobs.js';
 
 /**

@@ -1,72 +1,4 @@
-/**
- * Roster import: loads the member index (members, their member identifiers and coverages) from a payer's
- * roster file. Idempotent (re-importing a file writes nothing), streaming (memory does not grow with the
- * file) and row-tolerant (a bad row is reported by line and skipped; the good rows import).
- *
- * ## Files
- *
- * The format follows the extension: `.csv` → roster CSV, `.ndjson` or `.jsonl` → FHIR NDJSON. A further
- * `.gz` means gzip (`roster.csv.gz`), decompressed as it streams.
- *
- * ## Roster CSV
- *
- * UTF-8 (a BOM is ignored), comma-separated, RFC 4180 quoting, LF or CRLF. The first line is the header:
- * column names exactly as below, in any order. A column not listed below, a repeated column or a missing
- * required column rejects the whole file before any row is read. Columns marked * are required in the header
- * and must be filled in every row.
- *
- *   member_id*      our member id; the upsert key. Also stored as a member identifier (options system, type MB)
- *   subscriber_id   subscriber id on the card (shared by a family on one contract)
- *   relationship    FHIR subscriber-relationship: self | spouse | child | parent | common | injured | other
- *   given*          first given name
- *   middle          further given names
- *   family*         family name
- *   suffix          e.g. Jr, Sr, III
- *   birth_date*     YYYY-MM-DD, a real calendar date, not in the future
- *   gender          male | female | other | unknown (any case), or empty
- *   address_line    first address line
- *   city
- *   state           stored upper case
- *   postal_code     kept as written
- *   phone           kept as written
- *   email
- *   coverage_id*    coverage (policy) id; upsert key with the member
- *   group           coverage class "group" value
- *   plan            coverage class "plan" value
- *   period_start    YYYY-MM-DD or empty
- *   period_end      YYYY-MM-DD or empty; not before period_start
- *   sharing         consent registry: opted-out | revoked records the member's opt-out (a blank never clears one)
- *
- * Values are trimmed; empty means absent; no value may exceed 256 characters. One row is one member plus
- * one of its coverages: a member with two coverages appears on two rows with the same member_id (and the
- * same demographics: differing demographics on a later row update the member). Blank lines and rows of
- * empty fields are ignored. A row with the wrong number of fields is rejected. Broken CSV syntax (an unclosed
- * quote) cannot be read past: the rows before it import, then the import stops with a RosterFileError naming
- * the line (its `summary` counts what was done; re-run after fixing — the import is idempotent).
- *
- * ## FHIR NDJSON
- *
- * One resource per line, Patient or Coverage (anything else is a rejected line):
- * - Patient: member id = the identifier whose system is `options.memberIdentifierSystem`, else the one typed
- *   v2-0203 `MB`; name[0] (family, given[0], further given → middle, suffix[0]); birthDate; gender;
- *   address[0] (line[0], city, state, postalCode); telecom phone and email. Patient.id is kept as the
- *   member's `source_resource_id`. A Patient line is one row (the member's outcome).
- * - Coverage: identifier[0].value → coverage id; subscriberId; relationship.coding[0].code; class group and
- *   plan; period (dateTime values keep their date). beneficiary.reference `Patient/{id}` names a Patient
- *   imported earlier — on an earlier line of this file, or by an earlier import. A Coverage line is one row
- *   (the coverage's outcome).
- *
- * ## Outcomes
- *
- * Every member and coverage row stores `content_hash`, the sha256 of its canonical normalised content; an
- * upsert whose hash is unchanged does not write at all. Per row: `inserted` if its member or coverage was
- * new, else `updated` if either changed, else `unchanged`; `rejected` rows are listed as
- * `{ line, reason }` (at most 1000 kept; the count goes on), with reasons that never contain row values.
- * Rows are written in batches (default 500), one transaction per batch, each member/identifier/coverage
- * write one multi-row upsert; the next batch is parsed while the previous one is written, so at most two
- * batches are in memory. NDJSON lines are read with a bounded line reader (a line over 1 MiB is rejected
- * without being held), CSV records are capped at 64 KiB.
- */
+/** Roster import: writes a roster file's members and coverages into the member index (format and outcomes: docs/roster-format.md). */
 import { sql } from 'kysely';
 import { memberBlockingKeys } from '../matching/blocking.js';
 import { replaceBlockingKeys } from './member-index.js';
@@ -89,27 +21,11 @@ import {
   type MemberUpsertResult,
   type UpsertOutcome,
 } from './member-repository.js';
-import { readRosterCsv, RosterFileError, validateRosterRow, type SharingCode } from './roster-csv.js';
-import { MAX_NDJSON_LINE_LENGTH, parseNdjsonRosterLine, readLines } from './roster-ndjson.js';
+import { RosterFileError, type ImportSummary } from './roster-format/errors.js';
+import { readRosterItems, rosterFileFormat, type RosterFormat, type RosterItem } from './roster-format/items.js';
 
-export { RosterFileError } from './roster-csv.js';
-
-export interface ImportError {
-  /** Physical line in the file (the CSV header is line 1). */
-  line: number;
-  /** What is wrong, without any of the row's values. */
-  reason: string;
-}
-
-export interface ImportSummary {
-  rows: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  rejected: number;
-  /** The first MAX_REPORTED_ERRORS rejections, by line. */
-  errors: ImportError[];
-}
+// TEMP re-export for reserved importers
+export { readRosterItems, type RosterFormat } from './roster-format/items.js';
 
 export interface ImportOptions {
   /** System of the member identifier stored for each member_id (and looked for on NDJSON Patients). */
@@ -122,25 +38,13 @@ export interface ImportOptions {
   onMembersSeen?: (trx: Tx, memberIds: string[]) => Promise<void>;
 }
 
-export type RosterFormat = 'csv' | 'ndjson';
-
 export const DEFAULT_BATCH_SIZE = 500;
 export const MAX_REPORTED_ERRORS = 1000;
 /** The type code of the member identifier written for each member (v2-0203 "Member Number"). */
 const MEMBER_IDENTIFIER_TYPE = 'MB';
 const BENEFICIARY_NOT_FOUND = 'beneficiary Patient not found; Patient lines must precede their Coverage';
 
-/** Format and compression from a file name: `.csv`, `.ndjson`, `.jsonl`, each optionally `.gz`. */
-export function rosterFileFormat(filePath: string): { format: RosterFormat; gzip: boolean } {
-  const lower = filePath.toLowerCase();
-  const gzip = lower.endsWith('.gz');
-  const base = gzip ? lower.slice(0, -3) : lower;
-  if (base.endsWith('.csv')) return { format: 'csv', gzip };
-  if (base.endsWith('.ndjson') || base.endsWith('.jsonl')) return { format: 'ndjson', gzip };
-  throw new RosterFileError('unsupported roster file name: expected .csv, .ndjson or .jsonl, optionally followed by .gz');
-}
-
-/** Imports a roster file; see the top of this file for the formats. */
+/** Imports a roster file (formats: docs/roster-format.md). */
 export async function importRoster(db: Db, filePath: string, options: ImportOptions): Promise<ImportSummary> {
   const { format, gzip } = rosterFileFormat(filePath);
   const file = createReadStream(filePath);
@@ -157,42 +61,6 @@ export async function importRoster(db: Db, filePath: string, options: ImportOpti
     }
     throw error;
   }
-}
-
-/** A row read from the file: something to write, or the reason it was rejected. */
-export type RosterItem =
-  | { line: number; kind: 'row'; member: MemberRecord; coverage: CoverageRecord; sharing: SharingCode | null }
-  | { line: number; kind: 'patient'; member: MemberRecord }
-  | { line: number; kind: 'coverage'; coverage: CoverageRecord; beneficiaryId: string }
-  | { line: number; kind: 'rejected'; reason: string };
-
-async function* csvItems(input: Readable): AsyncGenerator<RosterItem, void, undefined> {
-  for await (const event of readRosterCsv(input)) {
-    if ('reason' in event) {
-      yield { line: event.line, kind: 'rejected', reason: event.reason };
-      continue;
-    }
-    const row = validateRosterRow(event.fields);
-    yield row.ok
-      ? { line: event.line, kind: 'row', member: row.member, coverage: row.coverage, sharing: row.sharing }
-      : { line: event.line, kind: 'rejected', reason: row.reason };
-  }
-}
-
-async function* ndjsonItems(input: Readable, memberIdentifierSystem: string): AsyncGenerator<RosterItem, void, undefined> {
-  for await (const event of readLines(input)) {
-    if ('tooLong' in event) {
-      yield { line: event.line, kind: 'rejected', reason: `line is longer than ${MAX_NDJSON_LINE_LENGTH} characters` };
-      continue;
-    }
-    const item = parseNdjsonRosterLine(event.text, memberIdentifierSystem);
-    yield { line: event.line, ...item };
-  }
-}
-
-/** The items of a roster stream (already decompressed), in file order; roster reconciliation reads the same. */
-export function readRosterItems(input: Readable, format: RosterFormat, memberIdentifierSystem: string): AsyncGenerator<RosterItem, void, undefined> {
-  return format === 'csv' ? csvItems(input) : ndjsonItems(input, memberIdentifierSystem);
 }
 
 function snapshot(summary: ImportSummary): ImportSummary {
