@@ -25,10 +25,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
-# The sources tsx runs, the migrations applied at start-up, the CLI and the HRex example it reads.
+# The sources tsx runs, the migrations applied at start-up, the CLI and the HRex example it reads, and the
+# tooling the CLI's synth, febrl, eval and model train commands run (tools/).
 COPY tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
+COPY tools ./tools
 COPY migrations ./migrations
 COPY fixtures ./fixtures
 

@@ -26,14 +26,14 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { followRosterJob, progressLine, uploadRoster } from '../src/cli/roster-client.js';
 import { exchangeWorkloadToken, mintWorkloadToken } from '../src/cli/workload-tools.js';
-import { readQueries } from '../src/evaluation/files.js';
-import { openIndexDatabase } from '../src/evaluation/scratch-database.js';
+import { readQueries } from '../tools/evaluation/files.js';
+import { openIndexDatabase } from '../tools/evaluation/scratch-database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { registerWorkload } from '../src/identity/workloads.js';
 import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
-import { runSynth } from '../src/synth/index.js';
-import { csvLine, ROSTER_HEADER } from '../src/synth/output.js';
+import { runSynth } from '../tools/synth/index.js';
+import { csvLine, ROSTER_HEADER } from '../tools/synth/output.js';
 
 const { values } = parseArgs({
   options: {

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
 import type { ImportSummary } from '../src/members/roster-format/errors.js';
 import { importRoster } from '../src/members/roster-import.js';
-import { runSynth } from '../src/synth/index.js';
+import { runSynth } from '../tools/synth/index.js';
 
 const rows = Number(process.argv[2] ?? 100_000);
 if (!Number.isInteger(rows) || rows < 1) throw new Error('usage: tsx bench/import.ts [rows]');

@@ -19,10 +19,10 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
-import { readQueries, readTruth } from '../src/evaluation/files.js';
-import { openIndexDatabase } from '../src/evaluation/scratch-database.js';
+import { readQueries, readTruth } from '../tools/evaluation/files.js';
+import { openIndexDatabase } from '../tools/evaluation/scratch-database.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
-import { runSynth } from '../src/synth/index.js';
+import { runSynth } from '../tools/synth/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
-import { evaluate, type QueryOutcome } from '../src/evaluation/evaluate.js';
-import { readQueries, readTruth } from '../src/evaluation/files.js';
-import { trainModel } from '../src/evaluation/train.js';
+import { evaluate, type QueryOutcome } from '../tools/evaluation/evaluate.js';
+import { readQueries, readTruth } from '../tools/evaluation/files.js';
+import { trainModel } from '../tools/evaluation/train.js';
 import { readModelFile, DEFAULT_MODEL_FILE } from '../src/matching/model-repository.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { projectFile } from '../src/project-files.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { febrlDate, febrlToEvaluationFiles, type FebrlSummary } from '../src/evaluation/febrl.js';
+import { febrlDate, febrlToEvaluationFiles, type FebrlSummary } from '../tools/evaluation/febrl.js';
 import { parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
 import { readRosterCsv } from '../src/members/roster-format/csv-reader.js';
 import { validateRosterRow } from '../src/members/roster-format/validate.js';

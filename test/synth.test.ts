@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMemberMatchRequest } from '../src/fhir/member-match-request.js';
 import { readRosterCsv } from '../src/members/roster-format/csv-reader.js';
 import { validateRosterRow } from '../src/members/roster-format/validate.js';
-import { typo } from '../src/synth/hazards.js';
-import { generateSynthetic, queryLine, runSynth, truthLine, writeSynthetic } from '../src/synth/index.js';
-import { nameTables, properCase } from '../src/synth/names.js';
-import { ROSTER_HEADER, rosterLine } from '../src/synth/output.js';
-import { createRng, sampleDistinct } from '../src/synth/random.js';
+import { typo } from '../tools/synth/hazards.js';
+import { generateSynthetic, queryLine, runSynth, truthLine, writeSynthetic } from '../tools/synth/index.js';
+import { nameTables, properCase } from '../tools/synth/names.js';
+import { ROSTER_HEADER, rosterLine } from '../tools/synth/output.js';
+import { createRng, sampleDistinct } from '../tools/synth/random.js';
 
 const FILES = ['roster.csv', 'queries.ndjson', 'truth.csv'] as const;
 const OPTIONS = { members: 1500, queries: 300, seed: 11 };

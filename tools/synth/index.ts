@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Parameters } from 'fhir/r4.js';
-import type { RosterDataColumn as RosterColumn } from '../members/roster-format/columns.js';
+import type { RosterDataColumn as RosterColumn } from '../../src/members/roster-format/columns.js';
 import { randomDateInYear, yearOf } from './dates.js';
 import { memberMatchParameters, type Card } from './fhir.js';
 import { applyHazards, drawHazardCount, queryPersonOf } from './hazards.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { projectFile } from '../project-files.js';
+import { projectFile } from '../../src/project-files.js';
 import {
   ACCENTED,
   CITIES,

@@ -1,9 +1,9 @@
-import type { Db } from '../db/database.js';
-import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
-import type { DecisionThresholds, MatchDecision } from '../matching/decision.js';
-import type { ComparisonVector } from '../matching/record.js';
-import { decideScored } from '../matching/resolve.js';
-import { resolveMember, type ResolverOptions } from '../matching/resolver.js';
+import type { Db } from '../../src/db/database.js';
+import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
+import type { DecisionThresholds, MatchDecision } from '../../src/matching/decision.js';
+import type { ComparisonVector } from '../../src/matching/record.js';
+import { decideScored } from '../../src/matching/resolve.js';
+import { resolveMember, type ResolverOptions } from '../../src/matching/resolver.js';
 import { forEachConcurrently, readQueries, type TruthRow } from './files.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { ROSTER_DATA_COLUMNS as ROSTER_CSV_COLUMNS, type RosterDataColumn as RosterColumn } from '../members/roster-format/columns.js';
+import { ROSTER_DATA_COLUMNS as ROSTER_CSV_COLUMNS, type RosterDataColumn as RosterColumn } from '../../src/members/roster-format/columns.js';
 
 /**
  * Writing the three evaluation files: CSV quoting and a buffered, back-pressured file writer. Shared by the

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
-import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
-import { compareRecords } from '../matching/compare.js';
-import { loadCandidateMembers } from '../members/member-index.js';
-import type { StoredModel } from '../matching/model-repository.js';
-import { personFromProfile } from '../matching/profile.js';
-import type { ComparisonVector } from '../matching/record.js';
-import { findCandidates } from '../matching/resolver.js';
-import { compareCandidate } from '../matching/resolve.js';
-import { nameFrequencies } from '../matching/term-frequencies.js';
-import { buildParameters, levelFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../matching/training.js';
-import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../matching/blocking.js';
+import type { Db } from '../../src/db/database.js';
+import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
+import { compareRecords } from '../../src/matching/compare.js';
+import { loadCandidateMembers } from '../../src/members/member-index.js';
+import type { StoredModel } from '../../src/matching/model-repository.js';
+import { personFromProfile } from '../../src/matching/profile.js';
+import type { ComparisonVector } from '../../src/matching/record.js';
+import { findCandidates } from '../../src/matching/resolver.js';
+import { compareCandidate } from '../../src/matching/resolve.js';
+import { nameFrequencies } from '../../src/matching/term-frequencies.js';
+import { buildParameters, levelFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../../src/matching/training.js';
+import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../../src/matching/blocking.js';
 import { forEachConcurrently, readQueries, type EvaluationQuery, type TruthRow } from './files.js';
 
 /**

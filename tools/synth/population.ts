@@ -1,4 +1,4 @@
-import type { RosterDataColumn as RosterColumn } from '../members/roster-format/columns.js';
+import type { RosterDataColumn as RosterColumn } from '../../src/members/roster-format/columns.js';
 import { ageOf, randomDateInYear, REFERENCE_YEAR, yearOf } from './dates.js';
 import {
   accentedForm,

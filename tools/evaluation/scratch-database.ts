@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import { openDatabase, type Db } from '../db/database.js';
-import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
-import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
-import { importRoster } from '../members/roster-import.js';
-import { fileDigest } from '../shared/file-digest.js';
+import { openDatabase, type Db } from '../../src/db/database.js';
+import { BLOCKING_KEYS_VERSION } from '../../src/matching/blocking.js';
+import { MATCH_PROFILE_VERSION } from '../../src/matching/profile.js';
+import { importRoster } from '../../src/members/roster-import.js';
+import { fileDigest } from '../../src/shared/file-digest.js';
 
 /**
  * Evaluation and training run against an index roster loaded into a database of its own, named after the
