@@ -1,6 +1,6 @@
 import type { DbOrTx } from '../db/database.js';
 import type { Actor } from '../identity/actor.js';
-import { appendAuditEvent } from './audit-trail.js';
+import { appendAuditEvent, type AuditEvent } from './audit-trail.js';
 
 /**
  * What one HTTP request has learnt for its audit event so far. Each layer fills in its part as the request
@@ -18,13 +18,21 @@ export interface RequestAudit {
   written: boolean;
 }
 
-export async function writeRequestAudit(
-  db: DbOrTx,
-  audit: RequestAudit,
-  result: { outcome: 'success' | 'failure'; httpStatus: number; reasonCode: string },
-): Promise<void> {
+export interface RequestResult {
+  outcome: 'success' | 'failure';
+  httpStatus: number;
+  reasonCode: string;
+}
+
+export async function writeRequestAudit(db: DbOrTx, audit: RequestAudit, result: RequestResult): Promise<void> {
   if (audit.written) return;
-  await appendAuditEvent(db, {
+  await appendAuditEvent(db, requestAuditEvent(audit, result));
+  audit.written = true;
+}
+
+/** The request's one audit event, for a caller that appends it with others in its own transaction (then sets `written`). */
+export function requestAuditEvent(audit: RequestAudit, result: RequestResult): AuditEvent {
+  return {
     requestId: audit.requestId,
     sourceIp: audit.sourceIp,
     actor: audit.actor,
@@ -35,6 +43,5 @@ export async function writeRequestAudit(
     consentDecision: audit.consentDecision,
     memberRef: audit.memberRef,
     details: audit.details,
-  });
-  audit.written = true;
+  };
 }

@@ -1,19 +1,14 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
-import type { Consent, Coverage, Group, GroupMember, Parameters, ParametersParameter, Patient } from 'fhir/r4.js';
-import { canonicalJson } from '../audit/audit-trail.js';
+import type { Group, GroupMember, Parameters, ParametersParameter, Patient } from 'fhir/r4.js';
 import type { Config } from '../config.js';
-import { evaluateHrexConsent, type ConsentPermit } from '../consent/hrex-consent.js';
 import { PayloadTooLargeError, StructureError } from '../errors.js';
-import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../fhir/member-match-request.js';
-import { saveLink } from '../links/member-links.js';
-import { normalizePerson } from '../matching/normalize.js';
-import { isHighRisk } from '../review/high-risk.js';
-import { reviewRequestKey } from '../review/request-key.js';
-import type { DbOrTx } from '../db/database.js';
-import type { ChunkPlanner, RowPlan } from './chunks.js';
-import type { BatchJob, JobResult } from './jobs.js';
-import { planFromResolution, resolveRows } from './resolve-rows.js';
+import { offeredPerson, parseMemberMatchRequest } from '../fhir/member-match-request.js';
+import { authorityOf } from '../pipeline/authority.js';
+import { planMatches } from '../pipeline/plan.js';
+import type { MatchInput } from '../pipeline/types.js';
+import { canonicalJson } from '../shared/canonical-json.js';
+import type { ChunkPlanner } from './chunks.js';
+import { ownerAsActor, type BatchJob, type JobResult } from './jobs.js';
 
 /**
  * Da Vinci PDex `Group/$bulk-member-match`: many HRex member matches in one asynchronous request. Each
@@ -82,108 +77,30 @@ export function bulkContentHash(body: unknown, outputFormat: string): string {
   return createHash('sha256').update(outputFormat).update('\n').update(canonicalJson(body)).digest('hex');
 }
 
-/** Decides one chunk of members (see the top of this file). */
+/**
+ * A chunk of members, through the match pipeline as the partner itself: each MemberBundle is one input with its
+ * consent and coverage. A bundle that no longer parses (it did at kick-off) is rejected, not matched.
+ */
 export const planBulkMembers: ChunkPlanner = async (deps, job, rows) => {
-  const { config } = deps;
-  const owner = job.owner;
-  const now = new Date();
-  const plans: (RowPlan | undefined)[] = new Array<RowPlan | undefined>(rows.length);
-  const toResolve: { index: number; request: MemberMatchRequest; permit: ConsentPermit; key: string; normalized: ReturnType<typeof normalizePerson> }[] = [];
-
-  rows.forEach((row, index) => {
-    let request: MemberMatchRequest;
+  const authority = authorityOf(ownerAsActor(job.owner));
+  const inputs: MatchInput[] = [];
+  const planned = rows.map((row) => {
     try {
-      request = parseMemberMatchRequest((row.input as unknown as BulkMemberRow).parameters, { anyLocalPatientReference: true });
-    } catch {
-      plans[index] = { outcome: 'rejected', reason: 'the MemberBundle could not be read' };
-      return;
-    }
-    const consent = evaluateHrexConsent(request.consent, {
-      ownOrganization: config.ownOrganization,
-      requesterOrganization: owner.organization,
-      canSegmentSensitiveData: config.canSegmentSensitiveData,
-      now,
-    });
-    if (consent.decision === 'deny') {
-      plans[index] = {
-        outcome: 'consent-constrained',
-        reason: consent.reason,
-        audit: { outcome: 'failure', reasonCode: consent.reason, consentDecision: `deny:${consent.reason}`, details: {} },
-      };
-      return;
-    }
-    const normalized = normalizePerson(offeredPerson(request));
-    const key = reviewRequestKey(deps.phiHashKey, normalized, {
-      cards: request.cardIdentifiers,
-      subscriberId: request.subscriberId,
-      coverageToLink: request.coverageToLink?.identifier,
-      consent: request.consent,
-    });
-    toResolve.push({ index, request, permit: consent, key, normalized });
-  });
-
-  const resolutions = await resolveRows(
-    deps,
-    owner.organization,
-    toResolve.map((r) => ({ offered: offeredPerson(r.request), normalized: r.normalized, requestKey: r.key })),
-  );
-  const decided = resolutions.map((resolution, k) => {
-    const { request } = toResolve[k]!;
-    return planFromResolution(deps, job, resolution, (decision) => ({
-      reason: decision.reason,
-      partnerClientId: owner.clientId,
-      partnerOrganization: owner.organization,
-      requestKey: toResolve[k]!.key,
-      offered: offeredPerson(request),
-      linkRequest: { coverageToLink: request.coverageToLink ?? null, consent: request.consent ?? null },
-      candidates: decision.top,
-      modelVersion: decision.modelVersion,
-      bestProbability: decision.best.probability,
-      slaDueAt: new Date(Date.now() + config.review.slaHours * 3_600_000),
-      highRisk: isHighRisk(request, decision),
-    }));
-  });
-  // A match is disclosed only if our registry lets it: a member who opted out is consent-constrained.
-  const optedOut = await optedOutMembers(deps.db, decided.flatMap((p) => (p.outcome === 'matched' && p.memberUuid ? [p.memberUuid] : [])));
-  decided.forEach((plan, k) => {
-    const { index, request, permit } = toResolve[k]!;
-    const memberUuid = plan.memberUuid;
-    if (plan.outcome !== 'matched' || !memberUuid) {
-      plans[index] = plan;
-      return;
-    }
-    const registry = optedOut.get(memberUuid);
-    if (registry) {
-      plans[index] = {
-        outcome: 'consent-constrained',
-        reason: 'member-opted-out',
-        audit: { ...plan.audit!, outcome: 'failure', reasonCode: 'member-opted-out', consentDecision: `deny:registry-${registry}`, memberRef: memberUuid },
-      };
-      return;
-    }
-    plan.audit!.details = { ...plan.audit!.details, consentPolicy: permit.policyUri };
-    plan.write = async (trx, written) => {
-      const link = await saveLink(trx, {
-        memberUuid,
-        clientId: owner.clientId,
-        partnerOrganization: owner.organization,
-        consent: request.consent as Consent,
-        permit,
-        coverageToLink: request.coverageToLink as Coverage | undefined,
+      const request = parseMemberMatchRequest((row.input as unknown as BulkMemberRow).parameters, { anyLocalPatientReference: true });
+      inputs.push({
+        offered: offeredPerson(request),
+        cards: request.cardIdentifiers,
+        subscriberId: request.subscriberId,
+        consent: request.consent,
+        coverageToLink: request.coverageToLink,
       });
-      written.audit!.details = { ...written.audit!.details, linkId: link.linkId, consentId: link.consentId };
-    };
-    plans[index] = plan;
+      return { plan: inputs.length - 1 };
+    } catch {
+      return { rejected: 'the MemberBundle could not be read' };
+    }
   });
-  return plans.map((p) => p ?? { outcome: 'rejected', reason: 'not decided' });
+  return { authority, batch: await planMatches(deps, 'bulk-member-match', authority, inputs), rows: planned };
 };
-
-async function optedOutMembers(db: DbOrTx, memberUuids: string[]): Promise<Map<string, string>> {
-  if (memberUuids.length === 0) return new Map();
-  const rows = await sql<{ member_uuid: string; status: string }>`
-    SELECT member_uuid, status FROM sharing_opt_outs WHERE member_uuid = ANY(${memberUuids}::uuid[])`.execute(db);
-  return new Map(rows.rows.map((r) => [r.member_uuid, r.status]));
-}
 
 /**
  * The three Groups of a finished job. Each lists its members by reference to a contained copy of the

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { Config } from '../config.js';
-import type { Db, Tx } from '../db/database.js';
-import { appendAuditEvents, type AuditEvent } from '../audit/audit-trail.js';
-import type { Logger } from '../logger.js';
-import type { MatchModel } from '../matching/model.js';
+import type { Tx } from '../db/database.js';
+import type { Authority } from '../pipeline/authority.js';
+import { commitPlans } from '../pipeline/commit.js';
+import type { PipelineDeps } from '../pipeline/plan.js';
+import type { MatchPlan, PlannedBatch } from '../pipeline/types.js';
 import { findJob, ownerAsActor, type BatchJob, type JobResult, type RowOutcome } from './jobs.js';
 
 /**
@@ -13,14 +13,7 @@ import { findJob, ownerAsActor, type BatchJob, type JobResult, type RowOutcome }
  * killed before the commit left nothing behind and starts again. So every row is decided exactly once.
  */
 
-export interface BatchDeps {
-  db: Db;
-  config: Config;
-  /** Key for the keyed hashes (review request keys, demographics hashes). */
-  phiHashKey: string;
-  matchModel: () => Promise<MatchModel>;
-  logger: Logger;
-}
+export type BatchDeps = PipelineDeps;
 
 export interface InputRow {
   seq: number;
@@ -28,16 +21,18 @@ export interface InputRow {
   input: Record<string, unknown>;
 }
 
-/** What a row comes to: its result, the write that gives it effect, and what its audit event says. */
-export interface RowPlan extends Omit<JobResult, 'seq' | 'line'> {
-  /** The row's effect (a link, a review case), in the chunk's transaction; may fill in `reviewCaseId`. */
-  write?: (trx: Tx, result: RowPlan) => Promise<void>;
-  /** Audit event fields besides actor and operation; absent for rows that decided nothing (rejected input). */
-  audit?: Pick<AuditEvent, 'outcome' | 'reasonCode' | 'consentDecision' | 'memberRef' | 'details'>;
+/**
+ * A chunk's rows, planned: the pipeline's batch (one plan per readable person) and, for each input row in
+ * order, the index of its plan or why the row was rejected without being matched.
+ */
+export interface ChunkPlan {
+  authority: Authority;
+  batch: PlannedBatch;
+  rows: ({ plan: number } | { rejected: string })[];
 }
 
-/** Decides a chunk's rows, in order, one plan per row. Reads only: nothing is written before the commit. */
-export type ChunkPlanner = (deps: BatchDeps, job: BatchJob, rows: InputRow[]) => Promise<RowPlan[]>;
+/** Turns a chunk's input rows into pipeline inputs and plans them. Reads only: nothing is written before the commit. */
+export type ChunkPlanner = (deps: BatchDeps, job: BatchJob, rows: InputRow[]) => Promise<ChunkPlan>;
 
 export type ChunkOutcome = 'done' | 'already-done' | 'job-not-running';
 
@@ -73,35 +68,38 @@ export async function processChunk(deps: BatchDeps, jobId: string, chunk: number
     .execute();
   const readable: InputRow[] = [];
   for (const row of rows) if (row.input) readable.push({ seq: row.seq, line: row.line, input: row.input });
-  const plans = readable.length > 0 ? await planner(deps, job, readable) : [];
-  if (plans.length !== readable.length) throw new Error('the planner returned the wrong number of plans');
-  const planBySeq = new Map(readable.map((row, i) => [row.seq, plans[i]!]));
+  const planned = readable.length > 0 ? await planner(deps, job, readable) : undefined;
+  if (planned && planned.rows.length !== readable.length) throw new Error('the planner returned the wrong number of rows');
+  const rowPlanBySeq = new Map(readable.map((row, i) => [row.seq, planned!.rows[i]!]));
 
   try {
     await db.transaction().execute(async (trx) => {
       const locked = await sql<{ done_at: Date | null }>`
         SELECT done_at FROM batch_chunks WHERE job_id = ${jobId} AND chunk = ${chunk} FOR UPDATE`.execute(trx);
       if (locked.rows[0]?.done_at) throw new JobStopped('already-done');
-      const results: JobResult[] = [];
-      const events: AuditEvent[] = [];
       const actor = ownerAsActor(job.owner);
-      for (const row of rows) {
-        const plan: RowPlan = planBySeq.get(row.seq) ?? { outcome: 'rejected', reason: row.error ?? 'unreadable row' };
-        await plan.write?.(trx, plan);
-        const { write: _write, audit, ...result } = plan;
-        results.push({ seq: row.seq, line: row.line, ...result });
-        if (audit) {
-          events.push({
+      const seqOfPlan = new Map<number, number>();
+      for (const [seq, rowPlan] of rowPlanBySeq) if ('plan' in rowPlan) seqOfPlan.set(rowPlan.plan, seq);
+      if (planned) {
+        await commitPlans(trx, planned.authority, planned.batch, {
+          batchJobId: job.id,
+          auditEvent: (plan, index) => ({
             actor,
             operation: job.kind,
-            ...audit,
-            memberRef: plan.memberUuid ?? audit.memberRef,
-            details: { ...audit.details, batchJob: job.id, row: row.seq, ...(plan.reviewCaseId ? { reviewCase: plan.reviewCaseId } : {}) },
-          });
-        }
+            outcome: plan.outcome === 'matched' || plan.outcome === 'review-pending' ? 'success' : 'failure',
+            reasonCode: plan.reasonCode,
+            consentDecision: plan.consentDecision,
+            memberRef: plan.member?.memberUuid,
+            details: { ...plan.details, batchJob: job.id, row: seqOfPlan.get(index) },
+          }),
+        });
       }
+      const results: JobResult[] = rows.map((row) => {
+        const rowPlan = rowPlanBySeq.get(row.seq);
+        if (!rowPlan || 'rejected' in rowPlan) return { seq: row.seq, line: row.line, outcome: 'rejected', reason: rowPlan?.rejected ?? row.error ?? 'unreadable row' };
+        return { seq: row.seq, line: row.line, ...jobResultOf(planned!.batch.plans[rowPlan.plan]!) };
+      });
       await insertResults(trx, jobId, results);
-      await appendAuditEvents(trx, events);
       await trx.updateTable('batch_chunks').set({ done_at: new Date() }).where('job_id', '=', jobId).where('chunk', '=', chunk).execute();
       const counts = Object.fromEntries(Object.values(OUTCOME_COLUMN).map((c) => [c, 0])) as Record<string, number>;
       for (const r of results) counts[OUTCOME_COLUMN[r.outcome]]! += 1;
@@ -129,16 +127,22 @@ async function insertResults(trx: Tx, jobId: string, results: JobResult[]): Prom
       ${col('memberId')}::text[], ${col('band')}::text[], ${col('probability')}::float8[], ${col('reviewCaseId')}::uuid[], ${col('reason')}::text[])`.execute(trx);
 }
 
-/** Runs `work` over `items` with at most `concurrency` in flight; results keep the items' order. */
-export async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
+/** A plan as a row's result: what the job's owner reads back. Locked and over-budget rows are not matched. */
+function jobResultOf(plan: MatchPlan): Omit<JobResult, 'seq' | 'line'> {
+  const scorerReason = plan.decision && plan.decision.outcome !== 'matched' ? plan.decision.reason : undefined;
+  const base = { band: plan.band, probability: plan.probability, reviewCaseId: plan.reviewCaseId };
+  switch (plan.outcome) {
+    case 'matched':
+      return { ...base, outcome: 'matched', memberUuid: plan.member!.memberUuid, memberId: plan.member!.memberId };
+    case 'review-pending':
+      return { ...base, outcome: 'review', reason: scorerReason ?? 'manual-review-pending' };
+    case 'no-match':
+      return { ...base, outcome: 'no-match', reason: scorerReason ?? plan.reasonCode };
+    case 'locked':
+    case 'review-budget-exhausted':
+      return { outcome: 'no-match', reason: plan.reasonCode };
+    case 'consent-refused':
+    case 'opted-out':
+      return { outcome: 'consent-constrained', reason: plan.reasonCode };
+  }
 }

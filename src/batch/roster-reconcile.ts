@@ -7,16 +7,15 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { BusinessRuleError, InvalidRequestError, PayloadTooLargeError } from '../errors.js';
-import { normalizePerson } from '../matching/normalize.js';
 import type { PersonFields } from '../matching/record.js';
 import { memberPersonFields, type CoverageRecord, type MemberRecord } from '../members/member-repository.js';
 import { RosterFileError } from '../members/roster-csv.js';
 import { readRosterItems, type RosterFormat } from '../members/roster-import.js';
-import { isHighRisk } from '../review/high-risk.js';
-import { reviewRequestKey } from '../review/request-key.js';
+import { authorityOf } from '../pipeline/authority.js';
+import { planMatches } from '../pipeline/plan.js';
+import type { MatchInput } from '../pipeline/types.js';
 import type { ChunkPlanner } from './chunks.js';
-import type { JobRow } from './jobs.js';
-import { planFromResolution, resolveRows } from './resolve-rows.js';
+import { ownerAsActor, type JobRow } from './jobs.js';
 
 /**
  * Roster reconciliation: one of our batch jobs (a workload) sends a whole roster — a partner's member list,
@@ -102,27 +101,15 @@ function personOf(member: MemberRecord, coverage: CoverageRecord | undefined): P
   return { ...memberPersonFields(member), identifiers: [...new Set(identifiers)] };
 }
 
-/** Decides one chunk of roster rows: matched rows name our member; uncertain rows open (or find) a review case. */
+/**
+ * A chunk of roster rows, through the match pipeline as the workload's own organisation: matched rows name our
+ * member; uncertain rows open (or find) a review case. Nothing is disclosed outside, so no consent is judged.
+ */
 export const planReconcileRows: ChunkPlanner = async (deps, job, rows) => {
-  const prepared = rows.map((row) => {
+  const authority = authorityOf(ownerAsActor(job.owner));
+  const inputs: MatchInput[] = rows.map((row) => {
     const person = (row.input as unknown as ReconcileRow).person;
-    const normalized = normalizePerson(person);
-    return { offered: person, normalized, requestKey: reviewRequestKey(deps.phiHashKey, normalized, { cards: person.identifiers ?? [] }) };
+    return { offered: person, cards: person.identifiers ?? [] };
   });
-  const resolutions = await resolveRows(deps, job.owner.organization, prepared);
-  return resolutions.map((resolution, i) =>
-    planFromResolution(deps, job, resolution, (decision) => ({
-      reason: decision.reason,
-      partnerClientId: null,
-      partnerOrganization: job.owner.organization,
-      requestKey: prepared[i]!.requestKey,
-      offered: prepared[i]!.offered,
-      linkRequest: {},
-      candidates: decision.top,
-      modelVersion: decision.modelVersion,
-      bestProbability: decision.best.probability,
-      slaDueAt: new Date(Date.now() + deps.config.review.slaHours * 3_600_000),
-      highRisk: isHighRisk({}, decision),
-    })),
-  );
+  return { authority, batch: await planMatches(deps, 'roster-reconcile', authority, inputs), rows: inputs.map((_, plan) => ({ plan })) };
 };

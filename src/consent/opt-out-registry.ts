@@ -45,3 +45,14 @@ export async function listOptOuts(db: DbOrTx) {
     .orderBy('o.recorded_at', 'desc')
     .execute();
 }
+
+/** The opt-outs among these members, by member: one query for a whole batch. */
+export async function optedOutMembers(db: DbOrTx, memberUuids: readonly string[]): Promise<Map<string, OptOutStatus>> {
+  if (memberUuids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('sharing_opt_outs')
+    .select(['member_uuid', 'status'])
+    .where('member_uuid', '=', sql<string>`any(${[...new Set(memberUuids)]}::uuid[])`)
+    .execute();
+  return new Map(rows.map((r) => [r.member_uuid, r.status as OptOutStatus]));
+}

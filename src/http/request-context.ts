@@ -7,6 +7,8 @@ import type { AccessTokenVerifier } from '../identity/tokens.js';
 import { clientCertificateThumbprint } from '../identity/client-certificate.js';
 import type { Redis } from 'ioredis';
 import { enforceRequestRate, type LimitSettings } from '../policy/limits.js';
+import { authorize } from '../policy/authorize.js';
+import type { BusinessAction, PolicyEngine, ResourceRef } from '../policy/cedar-policy.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -72,4 +74,16 @@ export function authenticateAndThrottle(verify: Verify, redis: Redis, limits: Li
 
 export function currentActor(res: Response): Actor {
   return res.locals.actor as Actor;
+}
+
+/**
+ * Authorizes the request's business action by the Cedar policy set (src/policy), recording the decision on the
+ * audit record; a deny is a 403. The resource may depend on the caller (a partner's member directory).
+ */
+export function requireAction(policy: PolicyEngine, action: BusinessAction, resource: ResourceRef | ((actor: Actor) => ResourceRef)): RequestHandler {
+  return (_req, res, next) => {
+    const actor = currentActor(res);
+    authorize(policy, requestAudit(res), actor, action, typeof resource === 'function' ? resource(actor) : resource);
+    next();
+  };
 }

@@ -260,3 +260,10 @@ function toSummary(row: {
     gender: row.gender,
   };
 }
+
+/** Member identifiers by internal reference (members.id), for members that still exist. */
+export async function findMemberIds(db: DbOrTx, memberUuids: readonly string[]): Promise<Map<string, string>> {
+  if (memberUuids.length === 0) return new Map();
+  const rows = await db.selectFrom('members').select(['id', 'member_id']).where('id', '=', sql<string>`any(${[...new Set(memberUuids)]}::uuid[])`).execute();
+  return new Map(rows.map((r) => [r.id, r.member_id]));
+}

@@ -4,11 +4,17 @@ import { withDeadline } from '../deadline.js';
 import { TooManyRequestsError } from '../errors.js';
 
 /**
- * Behavioural limits, kept in Redis so every server process sees the same counts:
- *  - a per-client request rate (fixed one-minute windows);
- *  - brute-force detection for $member-match (HRex: servers SHALL guard against it): the same person's
- *    demographics retried with many different card identifiers, or many requests from one client that match
- *    nobody, trip a lockout that refuses that client's matching for a cooling-off period.
+ * Behavioural limits, kept in Redis so every server and worker process sees the same counts:
+ *  - a per-client request rate (fixed one-minute windows), applied by the HTTP layer;
+ *  - the match guards (HRex: servers SHALL guard against brute force), applied by the match pipeline to every
+ *    door — `$member-match`, `$bulk-member-match`, roster reconciliation — and keyed by the *tenant* on whose
+ *    authority the caller acts (see src/pipeline/authority.ts), so a bulk request or a delegated agent counts
+ *    against the same lockout as the partner's own single requests:
+ *      · one person's demographics retried with many card identifiers,
+ *      · one name retried with many birth dates in the same year,
+ *      · many members asked about who match nobody,
+ *    each tripping a lockout that refuses the tenant's matching for a cooling-off period;
+ *  - a review-case budget per tenant and hour, so no client can flood the reviewers.
  * Counters hold keyed hashes only, never demographics or identifiers.
  */
 
@@ -16,13 +22,19 @@ export interface LimitSettings {
   requestsPerMinute: number;
   /** Distinct card identifiers tried with one person's demographics within the window. */
   cardVariantsPerPerson: number;
-  /** Requests ending in no match (or review) within the window. */
+  /** Distinct birth dates tried with one name and birth year within the window. */
+  birthDateVariantsPerName: number;
+  /** Members asked about who end in no match (or review) within the window. */
   unmatchedPerWindow: number;
   windowSeconds: number;
   lockoutSeconds: number;
+  /** Review cases a partner (or an agent acting for one) may open per hour. */
+  reviewCasesPerHour: number;
+  /** Review cases one of our own workloads (roster reconciliation) may open per hour. */
+  internalReviewCasesPerHour: number;
 }
 
-export type TripReason = 'card-variants' | 'unmatched-requests';
+export type TripReason = 'card-variants' | 'birth-date-variants' | 'unmatched-requests';
 
 /**
  * Limits fail open: with Redis unreachable a request is served, unthrottled, rather than refused — answering
@@ -50,37 +62,85 @@ export async function enforceRequestRate(redis: Redis, settings: LimitSettings, 
   }, undefined);
 }
 
-/** 429 while the client's matching is locked out. */
-export async function enforceNoLockout(redis: Redis, clientId: string): Promise<void> {
-  await guarded(async () => {
-    const ttl = await redis.ttl(`lockout:${clientId}`);
-    if (ttl > 0) {
-      throw new TooManyRequestsError('matching-locked', "this client's member matching is suspended after suspicious activity", ttl);
-    }
-  }, undefined);
+/** Seconds the tenant's matching stays locked, or 0. */
+export async function lockoutRemaining(redis: Redis, tenant: string): Promise<number> {
+  return guarded(async () => Math.max(0, await redis.ttl(`lockout:${tenant}`)), 0);
+}
+
+/** One member asked about, as the brute-force counters see it: keyed hashes only. */
+export interface MatchAttempt {
+  /** Keyed hash of name and birth date: "this person". */
+  demographicsHash: string;
+  /** Keyed hash of name and birth year: "this person, birthday unknown". */
+  nameYearHash: string;
+  /** Keyed hash of the birth date alone. */
+  birthDateHash: string;
+  cardIdentifiers: readonly string[];
 }
 
 /**
- * Records one $member-match attempt and answers whether it trips the lockout: the card identifiers tried for
- * these demographics (as a hash) join a per-person set; an unmatched outcome increments the client's count.
+ * Counts attempts before anything is resolved: the card identifiers tried for each person, and the birth dates
+ * tried for each name and year. Answers the trip reason when the tenant has now crossed a limit (the lockout
+ * is then set), so the caller can refuse the whole batch without matching any of it.
  */
-export async function recordMatchAttempt(
-  redis: Redis,
-  settings: LimitSettings,
-  attempt: { clientId: string; demographicsHash: string; cardIdentifiers: readonly string[]; unmatched: boolean },
-): Promise<TripReason | undefined> {
+export async function countAttempts(redis: Redis, settings: LimitSettings, tenant: string, attempts: readonly MatchAttempt[]): Promise<TripReason | undefined> {
+  if (attempts.length === 0) return undefined;
   return guarded(async () => {
-    const card = createHash('sha256').update([...attempt.cardIdentifiers].sort().join('\n')).digest('base64url').slice(0, 16);
-    const variantsKey = `bf:cards:${attempt.clientId}:${attempt.demographicsHash}`;
-    const unmatchedKey = `bf:unmatched:${attempt.clientId}`;
-    const pipeline = redis.multi().sadd(variantsKey, card).expire(variantsKey, settings.windowSeconds, 'NX').scard(variantsKey);
-    if (attempt.unmatched) pipeline.incr(unmatchedKey).expire(unmatchedKey, settings.windowSeconds, 'NX');
+    const pipeline = redis.multi();
+    for (const attempt of attempts) {
+      const cards = createHash('sha256').update([...attempt.cardIdentifiers].sort().join('\n')).digest('base64url').slice(0, 16);
+      const cardsKey = `bf:cards:${tenant}:${attempt.demographicsHash}`;
+      const datesKey = `bf:dates:${tenant}:${attempt.nameYearHash}`;
+      pipeline.sadd(cardsKey, cards).expire(cardsKey, settings.windowSeconds, 'NX').scard(cardsKey);
+      pipeline.sadd(datesKey, attempt.birthDateHash).expire(datesKey, settings.windowSeconds, 'NX').scard(datesKey);
+    }
     const results = (await pipeline.exec()) as [null, number][];
-    const variants = results[2]![1];
-    const unmatched = attempt.unmatched ? results[3]![1] : 0;
-    const reason: TripReason | undefined =
-      variants > settings.cardVariantsPerPerson ? 'card-variants' : unmatched > settings.unmatchedPerWindow ? 'unmatched-requests' : undefined;
-    if (reason) await redis.set(`lockout:${attempt.clientId}`, reason, 'EX', settings.lockoutSeconds);
+    let reason: TripReason | undefined;
+    for (let i = 0; i < attempts.length && !reason; i++) {
+      if (results[i * 6 + 2]![1] > settings.cardVariantsPerPerson) reason = 'card-variants';
+      else if (results[i * 6 + 5]![1] > settings.birthDateVariantsPerName) reason = 'birth-date-variants';
+    }
+    if (reason) await lock(redis, settings, tenant, reason);
     return reason;
   }, undefined);
+}
+
+/** Adds `count` unmatched members to the tenant's window; answers the trip reason when that crosses the limit. */
+export async function countUnmatched(redis: Redis, settings: LimitSettings, tenant: string, count: number): Promise<TripReason | undefined> {
+  if (count === 0) return undefined;
+  return guarded(async () => {
+    const key = `bf:unmatched:${tenant}`;
+    const [[, total]] = (await redis.multi().incrby(key, count).expire(key, settings.windowSeconds, 'NX').exec()) as [[null, number], [null, number]];
+    if (total <= settings.unmatchedPerWindow) return undefined;
+    await lock(redis, settings, tenant, 'unmatched-requests');
+    return 'unmatched-requests';
+  }, undefined);
+}
+
+async function lock(redis: Redis, settings: LimitSettings, tenant: string, reason: TripReason): Promise<void> {
+  await redis.set(`lockout:${tenant}`, reason, 'EX', settings.lockoutSeconds);
+}
+
+/**
+ * Reserves up to `wanted` new review cases from the tenant's hourly budget; answers how many were granted and
+ * whether this call is the first in the hour to be refused any (which is the one that writes the alert).
+ */
+export async function reserveReviewCases(
+  redis: Redis,
+  budgetPerHour: number,
+  tenant: string,
+  wanted: number,
+  now = Date.now(),
+): Promise<{ granted: number; firstRefusal: boolean }> {
+  if (wanted === 0) return { granted: 0, firstRefusal: false };
+  return guarded(async () => {
+    const hour = Math.floor(now / 3_600_000);
+    const key = `review-budget:${tenant}:${hour}`;
+    const [[, total]] = (await redis.multi().incrby(key, wanted).expire(key, 7_200).exec()) as [[null, number], [null, number]];
+    const before = total - wanted;
+    const granted = Math.max(0, Math.min(wanted, budgetPerHour - before));
+    if (granted === wanted) return { granted, firstRefusal: false };
+    const alerted = await redis.set(`review-budget-alert:${tenant}:${hour}`, '1', 'EX', 7_200, 'NX');
+    return { granted, firstRefusal: alerted === 'OK' };
+  }, { granted: wanted, firstRefusal: false });
 }

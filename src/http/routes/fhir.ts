@@ -2,21 +2,23 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import type { Resource } from 'fhir/r4.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { parseSystemValue } from '../../config.js';
-import { InvalidRequestError, NotFoundError, ProcessingFailedError, ReviewPendingError, UnsupportedMediaTypeError } from '../../errors.js';
+import { InvalidRequestError, NotFoundError, ProcessingFailedError, TooManyRequestsError, UnsupportedMediaTypeError } from '../../errors.js';
 import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMemberMatchRequest, RESULT_GROUPS } from '../../batch/bulk-member-match.js';
 import { bulkRowsWithResults, progressHeader, startJob } from '../../batch/job-service.js';
 import { cancelJob, deleteJob, findOwnJob, jobOwner } from '../../batch/jobs.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { minimalPatient, searchsetBundle } from '../../fhir/resources.js';
 import { liveLinkedMembers } from '../../links/member-links.js';
-import { memberMatch, memberMatchStatus } from '../../member-match/member-match.js';
+import { memberMatchOperation, memberMatchStatusOperation } from '../fhir/operations/member-match.js';
+import { sendResult } from '../fhir/operation.js';
+import { authorityOf } from '../../pipeline/authority.js';
+import { tenantLockout } from '../../pipeline/plan.js';
 import { findMemberSummary, findMemberSummaryByMemberId } from '../../members/member-index.js';
-import { authorize } from '../../policy/authorize.js';
-import { formatOrganization } from '../../identity/actor.js';
+import { formatOrganization, type Actor } from '../../identity/actor.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { smartConfiguration } from './oauth.js';
 import type { AppDeps } from '../deps.js';
-import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAction } from '../request-context.js';
 
 export const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json'];
 const RESPOND_ASYNC = /(^|[,;\s])respond-async($|[,;\s])/;
@@ -35,16 +37,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function fhirRouter(deps: AppDeps): Router {
   const router = Router();
   const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits);
-  const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
-    const actor = currentActor(res);
-    // A partner's members are the ones its organisation holds links to: the tenant of what it reads.
-    const resource: ResourceRef =
-      action === 'submit-member-match' || action === 'submit-bulk-member-match'
-        ? { type: 'MatchService', id: 'member-match' }
-        : { type: 'MemberDirectory', id: formatOrganization(actor.organization), attrs: { tenant: formatOrganization(actor.organization) } };
-    authorize(deps.policy, requestAudit(res), actor, action, resource);
-    next();
-  };
+  const matchService = { type: 'MatchService', id: 'member-match' } as const;
+  // A partner's members are the ones its organisation holds links to: the tenant of what it reads.
+  const memberDirectory = (actor: Actor): ResourceRef => ({
+    type: 'MemberDirectory',
+    id: formatOrganization(actor.organization),
+    attrs: { tenant: formatOrganization(actor.organization) },
+  });
+  const allow = (action: BusinessAction) =>
+    requireAction(deps.policy, action, action === 'submit-member-match' || action === 'submit-bulk-member-match' ? matchService : memberDirectory);
   const fhirJsonBody = [
     requireFhirJson,
     express.json({ type: FHIR_JSON_TYPES, limit: deps.config.maxBodyBytes, strict: true }),
@@ -73,17 +74,9 @@ export function fhirRouter(deps: AppDeps): Router {
     allow('submit-member-match'),
     ...fhirJsonBody,
     async (req, res) => {
-      // FHIR asynchronous pattern: with `Prefer: respond-async`, a match that goes to review answers 202 and a
-      // status URL instead of 422.
       const respondAsync = RESPOND_ASYNC.test(String(req.headers.prefer ?? ''));
-      try {
-        const result = await memberMatch(deps, currentActor(res), req.body, requestAudit(res), { respondAsync });
-        await send(res, 200, result);
-      } catch (error) {
-        if (!(respondAsync && error instanceof ReviewPendingError)) throw error;
-        await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' });
-        res.status(202).set('Content-Location', `${deps.config.fhirBaseUrl}/member-match-status/${error.caseId}`).set('Retry-After', String(error.retryAfterSeconds)).end();
-      }
+      const result = await memberMatchOperation(deps, { actor: currentActor(res), audit: requestAudit(res), respondAsync }, req.body);
+      await sendResult(deps.db, requestAudit(res), res, result);
     },
   );
 
@@ -102,6 +95,10 @@ export function fhirRouter(deps: AppDeps): Router {
       const outputFormat = bulkOutputFormat(req);
       const members = parseBulkMemberMatchRequest(req.body, deps.config.batch.bulkMaxMembers);
       const actor = currentActor(res);
+      // A locked tenant's bulk request is refused whole, before anything is stored; a lockout that trips while
+      // a job runs answers its remaining members as not matched (src/pipeline/plan.ts).
+      const lockedFor = await tenantLockout(deps.redis, authorityOf(actor));
+      if (lockedFor > 0) throw new TooManyRequestsError('matching-locked', "this client's member matching is suspended after suspicious activity", lockedFor);
       const { job, created } = await startJob(
         deps,
         { kind: 'bulk-member-match', owner: jobOwner(actor), contentHash: bulkContentHash(req.body, outputFormat), options: { outputFormat } },
@@ -166,13 +163,8 @@ export function fhirRouter(deps: AppDeps): Router {
   });
 
   router.get('/member-match-status/:caseId', auditAs('member-match-status'), authenticated, allow('submit-member-match'), async (req, res) => {
-    const result = await memberMatchStatus(deps, currentActor(res), req.params.caseId as string, requestAudit(res));
-    if (!result) {
-      await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'review-pending' });
-      res.status(202).set('Retry-After', String(deps.config.review.retryAfterSeconds)).end();
-      return;
-    }
-    await send(res, 200, result);
+    const result = await memberMatchStatusOperation(deps, { actor: currentActor(res), audit: requestAudit(res) }, req.params.caseId as string);
+    await sendResult(deps.db, requestAudit(res), res, result);
   });
 
   // Search answers only what the partner already has a live, consented link to: an empty Bundle otherwise,

@@ -1,0 +1,52 @@
+import { appendAuditEvents, type AuditEvent } from '../audit/audit-trail.js';
+import type { Tx } from '../db/database.js';
+import { saveLink } from '../links/member-links.js';
+import { reviewCasesOpened } from '../metrics.js';
+import { openCase } from '../review/review-cases.js';
+import type { Authority } from './authority.js';
+import type { MatchPlan, PlannedBatch } from './types.js';
+
+export interface CommitOptions {
+  /** The batch job the plans belong to: the review cases it opens name it. */
+  batchJobId?: string | undefined;
+  /** The HTTP request, for the security alerts' correlation. */
+  requestId?: string | undefined;
+  /**
+   * Each plan's audit event, built after its effects are written (so it can name the link and the case), or
+   * undefined for none. The door decides the envelope (request id and HTTP status, or batch job and row).
+   */
+  auditEvent: (plan: MatchPlan, index: number) => AuditEvent | undefined;
+}
+
+/**
+ * The match pipeline's writing half: every plan's effect — a link for a match, a review case (and its outbox
+ * row) for the uncertain — its audit event, and one `security-alert` event per guard that tripped, all in the
+ * caller's transaction, so an effect never exists without the event that records it.
+ */
+export async function commitPlans(trx: Tx, authority: Authority, batch: PlannedBatch, options: CommitOptions): Promise<void> {
+  const events: AuditEvent[] = batch.alerts.map((alert) => ({
+    requestId: options.requestId,
+    actor: authority.actor,
+    operation: 'security-alert',
+    outcome: 'failure',
+    reasonCode: alert.reasonCode,
+    details: alert.details,
+  }));
+  for (const [index, plan] of batch.plans.entries()) {
+    const { newCase, link } = plan.effects;
+    if (newCase) {
+      const opened = await openCase(trx, { ...newCase, batchJobId: options.batchJobId });
+      if (opened.created) reviewCasesOpened.inc();
+      plan.reviewCaseId = opened.id;
+      plan.details.reviewCase = opened.id;
+    }
+    if (link) {
+      const stored = await saveLink(trx, link);
+      plan.details.linkId = stored.linkId;
+      plan.details.consentId = stored.consentId;
+    }
+    const event = options.auditEvent(plan, index);
+    if (event) events.push(event);
+  }
+  await appendAuditEvents(trx, events);
+}
