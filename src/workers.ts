@@ -2,7 +2,7 @@ import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import type { Logger } from './logger.js';
 import { loadPhiHashKey } from './identity/secrets.js';
-import { createModelProvider } from './matching/model-repository.js';
+import { createModelProvider } from './members/model-store.js';
 import { createBatchFlowProducer, startBatchDispatcher, startBatchWorker } from './batch/queue.js';
 import { createReviewQueue, startOutboxRelay } from './review/outbox-relay.js';
 import { startReviewWorker } from './review/sla.js';

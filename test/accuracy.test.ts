@@ -4,7 +4,7 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { evaluate, type QueryOutcome } from '../tools/evaluation/evaluate.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
 import { trainModel } from '../tools/evaluation/train.js';
-import { readModelFile, DEFAULT_MODEL_FILE } from '../src/matching/model-repository.js';
+import { readModelFile, DEFAULT_MODEL_FILE } from '../src/members/model-store.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { projectFile } from '../src/project-files.js';
 import { NEW_PAYER_ORG, partnerToken, postMemberMatch, registerTestPartner, startTestService, type TestService } from './support/service.js';

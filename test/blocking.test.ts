@@ -6,7 +6,8 @@ import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matchin
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
 import { MATCH_PROFILE_VERSION, matchProfile, personFromProfile } from '../src/matching/profile.js';
-import { findCandidates } from '../src/matching/resolver.js';
+import { findCandidates } from '../src/matching/engine.js';
+import { memberIndexCandidates } from '../src/members/candidate-source.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { projectFile } from '../src/project-files.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -60,14 +61,14 @@ describe('candidate retrieval in Postgres', () => {
     // Each member's normalised profile is stored too, so requests do not re-normalise candidates.
     const profiles = await t.db.selectFrom('members').select('match_profile').execute();
     expect(profiles.every((p) => (p.match_profile as { v?: number } | null)?.v === MATCH_PROFILE_VERSION)).toBe(true);
-    const { candidates, oversizedBlockKinds } = await findCandidates(t.db, 1000, { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
+    const { candidates, oversizedBlockKinds } = await findCandidates(memberIndexCandidates(t.db, 1000), { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
     expect(candidates.map((c) => c.memberId)).toContain('55678');
     expect(oversizedBlockKinds).toEqual([]);
   });
 
   it('skips a block larger than the cap instead of scanning it, and says which kind', async () => {
     // The Garcia family shares address, phone and family name: with a cap of 1, their shared blocks are skipped.
-    const { candidates, oversizedBlockKinds } = await findCandidates(t.db, 1, { given: 'Olivia', family: 'Garcia', birthDate: '2015-06-14', postalCode: '73301' });
+    const { candidates, oversizedBlockKinds } = await findCandidates(memberIndexCandidates(t.db, 1), { given: 'Olivia', family: 'Garcia', birthDate: '2015-06-14', postalCode: '73301' });
     expect(oversizedBlockKinds.length).toBeGreaterThan(0);
     expect(oversizedBlockKinds.every((k) => /^[a-z]+$/.test(k))).toBe(true); // kinds, never values
     expect(candidates.length).toBeLessThanOrEqual(2);

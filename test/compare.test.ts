@@ -11,11 +11,13 @@ import {
   compareRecords,
   compareSex,
   compareSuffix,
-  jaroWinkler,
-} from '../src/matching/compare.js';
+  FIELD_LEVELS,
+  FIELDS,
+} from '../src/matching/comparisons.js';
+import { jaroWinkler } from '../src/matching/compare.js';
 import { canonicalGivenNames } from '../src/matching/nicknames.js';
 import { normalizePerson } from '../src/matching/normalize.js';
-import { FIELD_LEVELS, FIELDS, type NormalizedPerson, type PersonFields } from '../src/matching/record.js';
+import type { NormalizedPerson, PersonFields } from '../src/matching/record.js';
 
 const person = (fields: PersonFields): NormalizedPerson => normalizePerson(fields);
 const given = (a: string, b: string) => compareGiven(person({ given: a }), person({ given: b }));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIndexImport } from '../src/batch/index-import.js';
 import type { JobOwner } from '../src/batch/jobs.js';
-import { ensureActiveModel, loadActiveModel } from '../src/matching/model-repository.js';
+import { ensureActiveModel, loadActiveModel } from '../src/members/model-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 /** Importing our own eligibility roster as a tracked job: new, changed, ended and reinstated members. */

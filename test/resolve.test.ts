@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
-import { decide, identityConfirmed, type Candidate } from '../src/matching/resolve.js';
+import { decide, identityConfirmed, type Candidate } from '../src/matching/decide.js';
 import { handSetModel } from './support/model.js';
 
 const thresholds = { upper: 0.99, lower: 0.2, marginBits: 6 };

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { appendAuditEvent } from '../audit/audit-trail.js';
 import type { Db } from '../db/database.js';
 import { fileDigest } from '../shared/file-digest.js';
-import { refreshTermFrequencies } from '../matching/term-frequencies.js';
+import { refreshTermFrequencies } from '../members/term-frequencies.js';
 import type { ImportSummary } from '../members/roster-format/errors.js';
 import { importRoster } from '../members/roster-import.js';
 import { failJob, findJob, findJobByContent, insertJob, ownerAsActor, type BatchJob, type JobOwner } from './jobs.js';
@@ -18,7 +18,7 @@ import { failJob, findJob, findJobByContent, insertJob, ownerAsActor, type Batch
  *    member's data is exactly what a new payer asks for under the Payer-to-Payer rule.
  *  - reinstated members: an ended member a later file carries again is no longer ended;
  *  - term frequencies: when the index changed, the name frequencies are recomputed and the active model
- *    re-saved with them (src/matching/term-frequencies.ts);
+ *    re-saved with them (src/members/term-frequencies.ts);
  *  - progress while it runs, the summary when it ends, and an audit event.
  * The same file from the same operator is the same job (already done) unless `force` is given.
  */

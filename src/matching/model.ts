@@ -1,4 +1,5 @@
-import { FIELD_LEVELS, FIELDS, type ComparisonVector, type Field, type NormalizedPerson } from './record.js';
+import { FIELD_LEVELS, FIELDS, type ComparisonVector, type Field } from './comparisons.js';
+import type { NormalizedPerson } from './record.js';
 
 /**
  * A Fellegi–Sunter model: for each field and each comparison level, m = P(level | same person) and

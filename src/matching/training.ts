@@ -1,4 +1,4 @@
-import { FIELD_LEVELS, FIELDS, type ComparisonVector, type Field } from './record.js';
+import { FIELD_LEVELS, FIELDS, type ComparisonVector, type Field } from './comparisons.js';
 import type { LevelParameters, ModelParameters } from './model.js';
 
 /**

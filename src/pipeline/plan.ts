@@ -9,7 +9,8 @@ import type { DecisionThresholds, MatchDecision, ScoredCandidate } from '../matc
 import type { MatchModel } from '../matching/model.js';
 import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js';
 import type { NormalizedPerson } from '../matching/record.js';
-import { resolveMembers, type Resolution } from '../matching/resolver.js';
+import { resolveMembers, type Resolution } from '../matching/engine.js';
+import { memberIndexCandidates } from '../members/candidate-source.js';
 import { findMemberIds } from '../members/member-index.js';
 import { matchDecisions } from '../metrics.js';
 import { countAttempts, countUnmatched, lockoutRemaining, reserveReviewCases, type MatchAttempt, type TripReason } from '../policy/limits.js';
@@ -209,11 +210,12 @@ function tripped(deps: PipelineDeps, authority: Authority, reason: TripReason, a
 async function resolveAll(deps: PipelineDeps, people: readonly Prepared[]): Promise<Resolution[]> {
   if (people.length === 0) return [];
   const model = await deps.matchModel();
-  const options = { model, thresholds: deps.config.matchThresholds, blockCap: deps.config.blockCap };
+  const options = { model, thresholds: deps.config.matchThresholds };
+  const source = memberIndexCandidates(deps.db, deps.config.blockCap);
   const groups: Prepared[][] = [];
   for (let k = 0; k < people.length; k += PEOPLE_PER_QUERY) groups.push(people.slice(k, k + PEOPLE_PER_QUERY));
   const resolved = await mapConcurrently(groups, deps.config.batch.rowParallelism, (group) =>
-    resolveMembers(deps.db, options, group.map((p) => ({ offered: p.input.offered, normalized: p.normalized }))),
+    resolveMembers(source, options, group.map((p) => ({ offered: p.input.offered, normalized: p.normalized }))),
   );
   const resolutions = resolved.flat();
   const oversized = new Set(resolutions.flatMap((r) => r.oversizedBlockKinds));

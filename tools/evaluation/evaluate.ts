@@ -1,9 +1,10 @@
 import type { Db } from '../../src/db/database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
 import type { DecisionThresholds, MatchDecision } from '../../src/matching/decision.js';
-import type { ComparisonVector } from '../../src/matching/record.js';
-import { decideScored } from '../../src/matching/resolve.js';
-import { resolveMember, type ResolverOptions } from '../../src/matching/resolver.js';
+import type { ComparisonVector } from '../../src/matching/comparisons.js';
+import { decideScored } from '../../src/matching/decide.js';
+import { resolveMember, type ResolverOptions } from '../../src/matching/engine.js';
+import { memberIndexCandidates } from '../../src/members/candidate-source.js';
 import { forEachConcurrently, readQueries, type TruthRow } from './files.js';
 
 /**
@@ -47,7 +48,7 @@ export interface QueryOutcome {
 
 export async function evaluate(
   db: Db,
-  options: ResolverOptions,
+  options: ResolverOptions & { blockCap: number },
   queriesFile: string,
   truth: Map<string, TruthRow>,
   { concurrency = 8, onOutcome }: { concurrency?: number; onOutcome?: (outcome: QueryOutcome) => void } = {},
@@ -60,7 +61,7 @@ export async function evaluate(
     let blocked = false;
     try {
       const request = parseMemberMatchRequest(query.parameters);
-      const resolution = await resolveMember(db, options, offeredPerson(request));
+      const resolution = await resolveMember(memberIndexCandidates(db, options.blockCap), options, offeredPerson(request));
       decision = resolution.decision;
       blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
     } catch (error) {

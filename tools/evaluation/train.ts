@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
-import { compareRecords } from '../../src/matching/compare.js';
+import { compareRecords } from '../../src/matching/comparisons.js';
 import { loadCandidateMembers } from '../../src/members/member-index.js';
-import type { StoredModel } from '../../src/matching/model-repository.js';
+import type { StoredModel } from '../../src/members/model-store.js';
 import { personFromProfile } from '../../src/matching/profile.js';
-import type { ComparisonVector } from '../../src/matching/record.js';
-import { findCandidates } from '../../src/matching/resolver.js';
-import { compareCandidate } from '../../src/matching/resolve.js';
-import { nameFrequencies } from '../../src/matching/term-frequencies.js';
+import type { ComparisonVector } from '../../src/matching/comparisons.js';
+import { findCandidates } from '../../src/matching/engine.js';
+import { memberIndexCandidates } from '../../src/members/candidate-source.js';
+import { compareCandidate } from '../../src/matching/decide.js';
+import { nameFrequencies } from '../../src/members/term-frequencies.js';
 import { buildParameters, levelFrequencies, trainBySessions, type BlockedPair, type SessionReport } from '../../src/matching/training.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../../src/matching/blocking.js';
 import { forEachConcurrently, readQueries, type EvaluationQuery, type TruthRow } from './files.js';
@@ -83,7 +84,7 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
       return;
     }
     queries++;
-    const { query: person, candidates } = await findCandidates(db, options.blockCap, offeredPerson(request));
+    const { query: person, candidates } = await findCandidates(memberIndexCandidates(db, options.blockCap), offeredPerson(request));
     const queryKeys = new Set(queryBlockingKeys(person));
     const expected = options.truth?.get(query.id)?.memberId;
     for (const candidate of candidates) {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DEFAULT_MODEL_FILE, readModelFile } from '../../matching/model-repository.js';
+import { DEFAULT_MODEL_FILE, readModelFile } from '../../members/model-store.js';
 import { evaluate, formatReport, sweepThresholds, type QueryOutcome } from '../../../tools/evaluation/evaluate.js';
 import { readTruth } from '../../../tools/evaluation/files.js';
 import { withIndex, type IndexOptions } from './common.js';

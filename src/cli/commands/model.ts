@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { activateModel, ensureActiveModel, listModels, readModelFile, saveModel } from '../../matching/model-repository.js';
+import { activateModel, ensureActiveModel, listModels, readModelFile, saveModel } from '../../members/model-store.js';
 import { readTruth } from '../../../tools/evaluation/files.js';
 import { trainModel } from '../../../tools/evaluation/train.js';
 import { withDb, positiveInt, withIndex, type IndexOptions } from './common.js';

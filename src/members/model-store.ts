@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import type { Db, DbOrTx } from '../db/database.js';
 import { projectFile } from '../project-files.js';
-import { validateParameters, type MatchModel, type ModelParameters } from './model.js';
+import { validateParameters, type MatchModel, type ModelParameters } from '../matching/model.js';
 
 /**
  * Versioned models in `match_models`; exactly one is active. A fresh database gets the model shipped in

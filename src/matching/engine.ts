@@ -1,25 +1,38 @@
-import type { DbOrTx } from '../db/database.js';
-import { findCandidateMembers, findCandidateMembersBatch, type CandidateLookup } from '../members/member-index.js';
 import { blockKind, queryBlockingKeys } from './blocking.js';
 import type { DecisionThresholds, MatchDecision } from './decision.js';
+import { decide, type Candidate } from './decide.js';
 import type { MatchModel } from './model.js';
 import { normalizePerson } from './normalize.js';
-import { personFromProfile } from './profile.js';
 import type { NormalizedPerson, PersonFields } from './record.js';
-import { decide, type Candidate } from './resolve.js';
 
 /**
- * normalise → block → compare → score → decide, against the member index in Postgres. The API, batch jobs
- * and the evaluation all call this, so the evaluation measures exactly what partners get.
+ * The matching engine: normalise → block → compare → score → decide. Pure — it reads candidates through a
+ * `CandidateSource` (the member index implements one over Postgres: src/members/candidate-source.ts), so it
+ * imports nothing from storage, HTTP or queues. The API, batch jobs and the evaluation all call it, so the
+ * evaluation measures exactly what partners get.
  */
+
+/** What to look up for one person: the blocking keys to read and the card values to follow. */
+export interface CandidateQuery {
+  blockKeys: readonly string[];
+  cardValues: readonly string[];
+}
+
+export interface CandidateLookup {
+  candidates: Candidate[];
+  /** Keys whose block was too large and was skipped, never scanned. */
+  oversizedKeys: string[];
+}
+
+/** Where candidates come from: one lookup per query, in order, in as few round trips as the source can manage. */
+export interface CandidateSource {
+  lookup(queries: readonly CandidateQuery[]): Promise<CandidateLookup[]>;
+}
 
 export interface ResolverOptions {
   model: MatchModel;
   thresholds: DecisionThresholds;
-  /** A block with more members than this is skipped, never scanned. */
-  blockCap: number;
 }
-
 export interface Resolution {
   decision: MatchDecision;
   /** Kinds (never values) of blocks skipped for size: the caller logs them. */
@@ -36,22 +49,22 @@ export interface CandidateSet {
 
 /** normalise → block: the query, normalised, and every member sharing a block or a card identifier with it. */
 export async function findCandidates(
-  db: DbOrTx,
-  blockCap: number,
+  source: CandidateSource,
   offered: PersonFields,
   query: NormalizedPerson = normalizePerson(offered),
   only: { blockKeys?: readonly string[]; cards?: boolean } = {},
 ): Promise<CandidateSet> {
-  const { members, oversizedKeys } = await findCandidateMembers(db, {
-    blockKeys: only.blockKeys ?? queryBlockingKeys(query),
-    cardValues: only.cards === false ? [] : [...new Set([...(offered.identifiers ?? []), ...query.identifiers])],
-    blockCap,
-  });
-  return {
-    query,
-    candidates: members.map(toCandidate),
-    oversizedBlockKinds: [...new Set(oversizedKeys.map(blockKind))],
-  };
+  const [lookup] = await source.lookup([
+    {
+      blockKeys: only.blockKeys ?? queryBlockingKeys(query),
+      cardValues: only.cards === false ? [] : cardValues(offered, query),
+    },
+  ]);
+  return { query, candidates: lookup!.candidates, oversizedBlockKinds: kinds(lookup!.oversizedKeys) };
+}
+
+function cardValues(offered: PersonFields, query: NormalizedPerson): string[] {
+  return [...new Set([...(offered.identifiers ?? []), ...query.identifiers])];
 }
 
 /**
@@ -76,37 +89,31 @@ export interface ResolutionRequest {
  * Resolves a batch of people with two round trips at most, whatever the batch's size: the first-pass blocks
  * of all of them, then the remaining blocks of those the first pass did not settle. One person is a batch of one.
  */
-export async function resolveMembers(db: DbOrTx, options: ResolverOptions, requests: readonly ResolutionRequest[]): Promise<Resolution[]> {
+export async function resolveMembers(source: CandidateSource, options: ResolverOptions, requests: readonly ResolutionRequest[]): Promise<Resolution[]> {
   const queries = requests.map((r) => r.normalized ?? normalizePerson(r.offered));
   const keys = queries.map(queryBlockingKeys);
-  const first = await findCandidateMembersBatch(
-    db,
+  const first = await source.lookup(
     requests.map((r, i) => ({
       blockKeys: keys[i]!.filter((k) => FIRST_PASS_BLOCKS.has(blockKind(k))),
-      cardValues: [...new Set([...(r.offered.identifiers ?? []), ...queries[i]!.identifiers])],
+      cardValues: cardValues(r.offered, queries[i]!),
     })),
-    options.blockCap,
   );
   const resolutions: Resolution[] = new Array<Resolution>(requests.length);
   const unsettled: number[] = [];
   for (let i = 0; i < first.length; i++) {
     const lookup = first[i]!;
-    const candidates = lookup.members.map(toCandidate);
+    const candidates = lookup.candidates;
     const decision = decide(options.model, options.thresholds, queries[i]!, candidates);
     resolutions[i] = { decision, oversizedBlockKinds: kinds(lookup.oversizedKeys), candidateMemberIds: candidates.map((c) => c.memberId) };
     if (decision.outcome !== 'matched') unsettled.push(i);
   }
   if (unsettled.length === 0) return resolutions;
-  const rest = await findCandidateMembersBatch(
-    db,
-    unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })),
-    options.blockCap,
-  );
+  const rest = await source.lookup(unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })));
   for (let k = 0; k < rest.length; k++) {
     const lookup = rest[k]!;
     const i = unsettled[k]!;
-    const seen = new Set(first[i]!.members.map((m) => m.memberUuid));
-    const candidates = [...first[i]!.members, ...lookup.members.filter((m) => !seen.has(m.memberUuid))].map(toCandidate);
+    const seen = new Set(first[i]!.candidates.map((m) => m.memberUuid));
+    const candidates = [...first[i]!.candidates, ...lookup.candidates.filter((m) => !seen.has(m.memberUuid))];
     resolutions[i] = {
       decision: decide(options.model, options.thresholds, queries[i]!, candidates),
       oversizedBlockKinds: kinds([...first[i]!.oversizedKeys, ...lookup.oversizedKeys]),
@@ -116,12 +123,8 @@ export async function resolveMembers(db: DbOrTx, options: ResolverOptions, reque
   return resolutions;
 }
 
-export async function resolveMember(db: DbOrTx, options: ResolverOptions, offered: PersonFields, normalized?: NormalizedPerson): Promise<Resolution> {
-  return (await resolveMembers(db, options, [{ offered, normalized }]))[0]!;
-}
-
-function toCandidate(m: CandidateLookup['members'][number]): Candidate {
-  return { memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit };
+export async function resolveMember(source: CandidateSource, options: ResolverOptions, offered: PersonFields, normalized?: NormalizedPerson): Promise<Resolution> {
+  return (await resolveMembers(source, options, [{ offered, normalized }]))[0]!;
 }
 
 function kinds(keys: readonly string[]): string[] {

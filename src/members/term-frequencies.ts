@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Db, DbOrTx } from '../db/database.js';
-import { activateModel, ensureActiveModel, saveModel } from './model-repository.js';
-import { normalizePerson } from './normalize.js';
-import { termFrequencies } from './training.js';
+import { activateModel, ensureActiveModel, saveModel } from './model-store.js';
+import { normalizePerson } from '../matching/normalize.js';
+import { termFrequencies } from '../matching/training.js';
 
 /**
  * Term frequencies of names in the member index: how common each normalised family and given name is. The

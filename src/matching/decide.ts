@@ -1,5 +1,5 @@
-import type { ComparisonVector, NormalizedPerson } from './record.js';
-import { compareRecords } from './compare.js';
+import { compareRecords, type ComparisonVector } from './comparisons.js';
+import type { NormalizedPerson } from './record.js';
 import type { DecisionThresholds, MatchDecision, ScoredCandidate } from './decision.js';
 import { score, type MatchModel } from './model.js';
 
