@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { parseSystemValue } from './shared/system-value.js';
 
-// TEMP re-export for reserved importers
-export { parseSystemValue, type SystemValue } from './shared/system-value.js';
-
 const systemValue = z.string().transform((text, ctx) => {
   const parsed = parseSystemValue(text);
   if (!parsed) {

@@ -2,18 +2,11 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CoverageRecord, MemberRecord } from '../src/members/member-repository.js';
-import {
-  GENDER_CODES,
-  readRosterCsv,
-  RELATIONSHIP_CODES,
-  ROSTER_CSV_COLUMNS,
-  RosterFileError,
-  validateRosterRow,
-  type CsvRosterEvent,
-  type RosterColumn,
-  type RosterFields,
-} from '../src/members/roster-csv.js';
-import { parseNdjsonRosterLine, readLines } from '../src/members/roster-ndjson.js';
+import { GENDER_CODES, RELATIONSHIP_CODES, ROSTER_CSV_COLUMNS, type RosterColumn, type RosterFields } from '../src/members/roster-format/columns.js';
+import { readRosterCsv, type CsvRosterEvent } from '../src/members/roster-format/csv-reader.js';
+import { RosterFileError } from '../src/members/roster-format/errors.js';
+import { parseNdjsonRosterLine, readLines } from '../src/members/roster-format/ndjson-reader.js';
+import { validateRosterRow } from '../src/members/roster-format/validate.js';
 
 /** Reasons are built from a fixed vocabulary: a field label and a rule, never a value. */
 const LABEL = `(?:${ROSTER_CSV_COLUMNS.join('|')}|(?:Patient|Coverage)\\.[A-Za-z.]+(?: \\((?:member id|phone|email|group|plan)\\))?)`;

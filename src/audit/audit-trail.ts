@@ -4,9 +4,6 @@ import type { Db, DbOrTx, Tx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 
-// TEMP re-export for reserved importers
-export { canonicalJson } from '../shared/canonical-json.js';
-
 /**
  * The tamper-evident audit trail. Each event carries the hash of the one before it, so altering or removing
  * a row breaks the chain from there on; the table's triggers refuse UPDATE, DELETE and TRUNCATE besides.

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { SystemValue } from '../config.js';
+import type { SystemValue } from '../shared/system-value.js';
 import type { Db, DbOrTx } from '../db/database.js';
 import type { Actor } from '../identity/actor.js';
 import { BusinessRuleError } from '../errors.js';

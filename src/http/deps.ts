@@ -2,7 +2,7 @@ import type { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import type { AccessTokenVerifier } from '../identity/tokens.js';
+import type { AccessTokenVerifier } from '../identity/access-tokens.js';
 import type { HumanVerifier } from '../identity/humans.js';
 import type { ServiceSigningKey } from '../identity/signing-keys.js';
 import type { Logger } from '../logger.js';

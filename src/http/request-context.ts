@@ -3,7 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { RequestAudit } from '../audit/request-audit.js';
 import { AuthenticationError } from '../errors.js';
 import type { Actor } from '../identity/actor.js';
-import type { AccessTokenVerifier } from '../identity/tokens.js';
+import type { AccessTokenVerifier } from '../identity/access-tokens.js';
 import { clientCertificateThumbprint } from '../identity/client-certificate.js';
 import type { Redis } from 'ioredis';
 import { enforceRequestRate, type LimitSettings } from '../policy/limits.js';

@@ -7,13 +7,6 @@ import { issueWorkloadToken, TOKEN_EXCHANGE_GRANT } from './grants/token-exchang
 
 /** POST /oauth/token: the one entry point over the grants in `grants/`. */
 
-// TEMP re-export for reserved importers
-export { createAccessTokenVerifier, type AccessTokenVerifier } from './access-tokens.js';
-// TEMP re-export for reserved importers
-export { CLIENT_ASSERTION_ALGS } from './grants/client-credentials.js';
-// TEMP re-export for reserved importers
-export { TOKEN_EXCHANGE_GRANT } from './grants/token-exchange.js';
-
 /** The grant decides the protocol: SMART client credentials for partners, token exchange for workloads. */
 export async function issueToken(
   deps: TokenDeps,

@@ -24,9 +24,6 @@ import {
 import { RosterFileError, type ImportSummary } from './roster-format/errors.js';
 import { readRosterItems, rosterFileFormat, type RosterFormat, type RosterItem } from './roster-format/items.js';
 
-// TEMP re-export for reserved importers
-export { readRosterItems, type RosterFormat } from './roster-format/items.js';
-
 export interface ImportOptions {
   /** System of the member identifier stored for each member_id (and looked for on NDJSON Patients). */
   memberIdentifierSystem: string;

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Resource } from 'fhir/r4.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
-import { parseSystemValue } from '../../config.js';
+import { parseSystemValue } from '../../shared/system-value.js';
 import { InvalidRequestError, NotFoundError, ProcessingFailedError, TooManyRequestsError, UnsupportedMediaTypeError } from '../../errors.js';
 import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMemberMatchRequest, RESULT_GROUPS } from '../../batch/bulk-member-match.js';
 import { bulkRowsWithResults, progressHeader, startJob } from '../../batch/job-service.js';

@@ -4,7 +4,7 @@ import { jobStatus, startJob } from '../../batch/job-service.js';
 import { cancelJob, findOwnJob, jobOwner, jobResults, type JobResult } from '../../batch/jobs.js';
 import { reconcileRows, spoolUpload } from '../../batch/roster-reconcile.js';
 import { BusinessRuleError, ConflictError, NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
-import type { RosterFormat } from '../../members/roster-import.js';
+import type { RosterFormat } from '../../members/roster-format/items.js';
 import { authorize } from '../../policy/authorize.js';
 import type { AppDeps } from '../deps.js';
 import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
