@@ -50,12 +50,6 @@ export function jobStatus(job: BatchJob, selfUrl: string) {
   };
 }
 
-/** `X-Progress` for FHIR asynchronous requests. */
-export function progressHeader(job: BatchJob, unit: string): string {
-  const percent = job.totalRows === 0 ? 100 : Math.floor((job.rowsDone / job.totalRows) * 100);
-  return `${percent}% (${job.rowsDone} of ${job.totalRows} ${unit})`;
-}
-
 /** Every row of a (small) bulk job with its result, in order: what the result Groups are built from. */
 export async function bulkRowsWithResults(db: Db, jobId: string) {
   const rows = await sql<{ seq: number; line: number; input: BulkMemberRow | null; outcome: string; member_uuid: string | null; member_id: string | null; reason: string | null }>`

@@ -1,15 +1,14 @@
-import express, { Router, type RequestHandler } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
 import { verifyAuditChain } from '../../audit/audit-trail.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { clearOptOut, listOptOuts, recordOptOut } from '../../consent/opt-out-registry.js';
 import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import { findMemberSummaryByMemberId } from '../../members/member-index.js';
-import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import type { AppDeps } from '../deps.js';
 import { issueDashboardSession, sessionCookie } from './dashboard.js';
-import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAction } from '../request-context.js';
 
 /**
  * Staff endpoints, for review staff authenticated by the organisation's OpenID Connect provider (or the
@@ -24,10 +23,7 @@ const optOutBody = z.object({ status: z.enum(['opted-out', 'revoked']) }).strict
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
   const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
-  const allow = (action: BusinessAction, resource: ResourceRef): RequestHandler => (_req, res, next) => {
-    authorize(deps.policy, requestAudit(res), currentActor(res), action, resource);
-    next();
-  };
+  const allow = (action: BusinessAction, resource: ResourceRef) => requireAction(deps.policy, action, resource);
   const json = express.json({ limit: '4kb', strict: true });
 
   async function memberUuid(memberId: string): Promise<string> {

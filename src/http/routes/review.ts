@@ -1,14 +1,13 @@
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../../errors.js';
 import type { PersonFields } from '../../matching/record.js';
 import { findMemberSummary } from '../../members/member-index.js';
-import { authorize } from '../../policy/authorize.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
 import { changeLease, claimNextCase, confirmCase, decideCase, findCase, listCases, reopenCase, reviewStats, type ReviewCase } from '../../review/review-cases.js';
 import type { AppDeps } from '../deps.js';
-import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAction } from '../request-context.js';
 
 /**
  * The reviewer API (JSON, not FHIR): staff with the `reviewer` or `supervisor` role list, claim, view,
@@ -83,10 +82,7 @@ function summary(c: ReviewCase) {
 export function reviewRouter(deps: AppDeps): Router {
   const router = Router();
   const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
-  const allow = (action: BusinessAction): RequestHandler => (_req, res, next) => {
-    authorize(deps.policy, requestAudit(res), currentActor(res), action, QUEUE);
-    next();
-  };
+  const allow = (action: BusinessAction) => requireAction(deps.policy, action, QUEUE);
   const json = express.json({ limit: '8kb', strict: true });
   const reviewer = (res: Response) => currentActor(res).subject;
 

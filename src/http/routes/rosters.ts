@@ -1,13 +1,13 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { jobStatus, startJob } from '../../batch/job-service.js';
 import { cancelJob, findOwnJob, jobOwner, jobResults, type JobResult } from '../../batch/jobs.js';
 import { reconcileRows, spoolUpload } from '../../batch/roster-reconcile.js';
 import { BusinessRuleError, ConflictError, NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
 import type { RosterFormat } from '../../members/roster-format/items.js';
-import { authorize } from '../../policy/authorize.js';
 import type { AppDeps } from '../deps.js';
-import { auditAs, authenticateAndThrottle, currentActor, requestAudit } from '../request-context.js';
+import { jobWork } from '../async-status.js';
+import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAction } from '../request-context.js';
 
 /**
  * Roster reconciliation for our own batch jobs (workload tokens with `roster:reconcile`):
@@ -54,10 +54,7 @@ function resultLine(r: JobResult): string {
 export function rosterRouter(deps: AppDeps): Router {
   const router = Router();
   const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits);
-  const allowed: RequestHandler = (_req, res, next) => {
-    authorize(deps.policy, requestAudit(res), currentActor(res), 'reconcile-roster', { type: 'RosterService', id: 'rosters' });
-    next();
-  };
+  const allowed = requireAction(deps.policy, 'reconcile-roster', { type: 'RosterService', id: 'rosters' });
   const selfUrl = (id: string) => `${deps.config.publicBaseUrl}/rosters/${id}`;
 
   async function ownJob(req: Request, res: Response) {
@@ -89,7 +86,8 @@ export function rosterRouter(deps: AppDeps): Router {
   router.get('/:id', auditAs('roster-reconcile-status'), authenticated, allowed, async (req, res) => {
     const job = await ownJob(req, res);
     await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: 'ok' });
-    if (job.state === 'queued' || job.state === 'running') res.set('Retry-After', String(deps.config.batch.retryAfterSeconds));
+    const work = jobWork(job, deps.config.batch.retryAfterSeconds, 'rows');
+    if (work.state === 'in-progress') res.set('Retry-After', String(work.retryAfterSeconds));
     res.status(200).json(jobStatus(job, selfUrl(job.id)));
   });
 

@@ -9,6 +9,7 @@ import { commitPlans } from '../../../pipeline/commit.js';
 import { planMatches, type PipelineDeps } from '../../../pipeline/plan.js';
 import type { Door, MatchInput, MatchPlan } from '../../../pipeline/types.js';
 import { findCase } from '../../../review/review-cases.js';
+import { inProgressHeaders, reviewWork } from '../../async-status.js';
 import type { OperationContext, OperationResult } from '../operation.js';
 
 /**
@@ -39,7 +40,7 @@ export async function memberMatchStatusOperation(deps: PipelineDeps, context: Op
     throw new NotFoundError('not-found', 'no such status for this client');
   }
   context.audit.details.reviewCase = review.id;
-  if (review.status !== 'decided') return pendingAnswer(deps.config, review.id);
+  if (reviewWork(review, deps.config.review.retryAfterSeconds).state === 'in-progress') return pendingAnswer(deps.config, review.id);
   const stored = review.linkRequest as { consent?: Consent | null; coverageToLink?: Coverage | null };
   return runPipeline(deps, 'member-match-status', { ...context, respondAsync: true }, {
     offered: review.offered,
@@ -124,10 +125,11 @@ function answerFor(
   }
 }
 
+/** With a reviewer: 202, where to ask, and when (the async view every status URL shares). */
 function pendingAnswer(config: Config, caseId: string): OperationResult {
   return {
     status: 202,
-    headers: { 'Content-Location': `${config.fhirBaseUrl}/member-match-status/${caseId}`, 'Retry-After': String(config.review.retryAfterSeconds) },
+    headers: { 'Content-Location': `${config.fhirBaseUrl}/member-match-status/${caseId}`, ...inProgressHeaders({ state: 'in-progress', retryAfterSeconds: config.review.retryAfterSeconds }) },
     audit: { outcome: 'success', reasonCode: 'review-pending' },
   };
 }
