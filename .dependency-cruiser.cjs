@@ -7,6 +7,9 @@
  *    cycle behind a type-only one; and a type cycle still ties two modules together.
  * 2. matching-is-pure: src/matching (the matching engine) imports no storage, HTTP or queue code, neither
  *    project modules nor the npm packages behind them, not even their types.
+ * 3. no-reaching-up: a request flows one way (http → pipeline → matching / members / review / …); only the
+ *    process entry points (src/service.ts, src/main.ts) may import the HTTP layer, and the match pipeline imports
+ *    neither HTTP nor the batch machinery that calls it.
  */
 /* global module */
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -34,6 +37,20 @@ module.exports = {
           '^(kysely|pg|express|bullmq|ioredis)(/|$)',
         ],
       },
+    },
+    {
+      name: 'no-reaching-up',
+      severity: 'error',
+      comment: 'Only the HTTP layer and the entry points import src/http; the pipeline is called by src/http and src/batch, never the reverse.',
+      from: { path: '^src/', pathNot: '^src/(http/|service[.]ts$|main[.]ts$)' },
+      to: { path: '^src/http/' },
+    },
+    {
+      name: 'pipeline-stays-below-its-doors',
+      severity: 'error',
+      comment: 'src/pipeline is called by the doors (src/http, src/batch); it must not import them.',
+      from: { path: '^src/pipeline/' },
+      to: { path: ['^src/http/', '^src/batch/', '(^|/)node_modules/(express|bullmq)/', '^(express|bullmq)(/|$)'] },
     },
     {
       name: 'not-to-unresolvable',
