@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { AuditEventsTable } from '../db/schema.js';
 import type { Db, DbOrTx, Tx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
 import { canonicalJson } from '../shared/canonical-json.js';
@@ -31,24 +32,8 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** One chain, one writer at a time: the lock is held until the inserting transaction ends. */
 const CHAIN_LOCK_KEY = 0x6d6d_a0d1;
 
-interface ChainedFields {
-  event_id: string;
-  recorded_at: string;
-  request_id: string | null;
-  source_ip: string | null;
-  actor_class: string | null;
-  client_id: string | null;
-  organization: string | null;
-  token_jti: string | null;
-  purpose_of_use: string | null;
-  operation: string;
-  outcome: 'success' | 'failure';
-  http_status: number | null;
-  reason_code: string | null;
-  consent_decision: string | null;
-  member_ref: string | null;
-  details: Record<string, unknown>;
-}
+/** The columns the hash chain covers: everything but the sequence number and the hashes themselves. */
+type ChainedFields = Omit<Selectable<AuditEventsTable>, 'seq' | 'prev_hash' | 'hash' | 'recorded_at'> & { recorded_at: string };
 
 /** Appends one event. Pass the transaction whose effect the event records, so both commit or neither. */
 export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<void> {

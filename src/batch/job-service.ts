@@ -1,11 +1,9 @@
 import type { FlowProducer } from 'bullmq';
-import { sql } from 'kysely';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { dispatchJob } from './queue.js';
-import { createJob, type BatchJob, type JobKind, type JobOwner, type JobRow, type RowOutcome } from './jobs.js';
-import type { BulkMemberRow } from './bulk-member-match.js';
+import { createJob, type BatchJob, type JobKind, type JobOwner, type JobRow } from './jobs.js';
 
 /**
  * Starting a batch job from the API: store it with its rows, then hand it to the queue. A dispatch that fails
@@ -48,23 +46,4 @@ export function jobStatus(job: BatchJob, selfUrl: string) {
     ...(job.error ? { error: job.error } : {}),
     links: { self: selfUrl, results: `${selfUrl}/results` },
   };
-}
-
-/** Every row of a (small) bulk job with its result, in order: what the result Groups are built from. */
-export async function bulkRowsWithResults(db: Db, jobId: string) {
-  const rows = await sql<{ seq: number; line: number; input: BulkMemberRow | null; outcome: string; member_uuid: string | null; member_id: string | null; reason: string | null }>`
-    SELECT r.seq, r.line, r.input, s.outcome, s.member_uuid, s.member_id, s.reason
-    FROM batch_rows r JOIN batch_results s ON s.job_id = r.job_id AND s.seq = r.seq
-    WHERE r.job_id = ${jobId} ORDER BY r.seq`.execute(db);
-  return rows.rows.map((r) => ({
-    input: r.input,
-    result: {
-      seq: r.seq,
-      line: r.line,
-      outcome: r.outcome as RowOutcome,
-      memberUuid: r.member_uuid ?? undefined,
-      memberId: r.member_id ?? undefined,
-      reason: r.reason ?? undefined,
-    },
-  }));
 }

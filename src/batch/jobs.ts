@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { BatchJobsTable } from '../db/schema.js';
 import type { SystemValue } from '../shared/system-value.js';
-import type { Db, DbOrTx } from '../db/database.js';
+import type { Db, DbOrTx, Tx } from '../db/database.js';
 import type { Actor } from '../identity/actor.js';
 import { BusinessRuleError } from '../errors.js';
 
@@ -252,6 +253,99 @@ export async function jobResults(db: DbOrTx, jobId: string, afterSeq: number, li
   }));
 }
 
+/** One input row of a chunk: what to resolve (null when the row could not be read, with its error). */
+export interface ChunkRow {
+  seq: number;
+  line: number;
+  input: Record<string, unknown> | null;
+  error: string | null;
+}
+
+/**
+ * A worker takes a chunk: the job turns `running` if it was `queued`, the attempt is counted, and the chunk's
+ * rows are read. Answers why not when the job is no longer running or the chunk is already done.
+ */
+export async function takeChunk(db: Db, jobId: string, chunk: number): Promise<{ job: BatchJob; rows: ChunkRow[] } | 'already-done' | 'job-not-running'> {
+  const job = await findJob(db, jobId);
+  if (!job || (job.state !== 'queued' && job.state !== 'running')) return 'job-not-running';
+  if (job.state === 'queued') {
+    await db.updateTable('batch_jobs').set({ state: 'running', started_at: new Date() }).where('id', '=', jobId).where('state', '=', 'queued').execute();
+  }
+  const range = await db.selectFrom('batch_chunks').selectAll().where('job_id', '=', jobId).where('chunk', '=', chunk).executeTakeFirst();
+  if (!range) throw new Error('no such chunk');
+  if (range.done_at) return 'already-done';
+  await db.updateTable('batch_chunks').set({ attempts: sql<number>`attempts + 1` }).where('job_id', '=', jobId).where('chunk', '=', chunk).execute();
+  const rows = await db
+    .selectFrom('batch_rows')
+    .select(['seq', 'line', 'input', 'error'])
+    .where('job_id', '=', jobId)
+    .where('seq', '>=', range.first_seq)
+    .where('seq', '<=', range.last_seq)
+    .orderBy('seq')
+    .execute();
+  return { job, rows };
+}
+
+const OUTCOME_COLUMN: Record<RowOutcome, 'matched' | 'review' | 'no_match' | 'consent_constrained' | 'rejected'> = {
+  matched: 'matched',
+  review: 'review',
+  'no-match': 'no_match',
+  'consent-constrained': 'consent_constrained',
+  rejected: 'rejected',
+};
+
+/**
+ * Records a chunk in one transaction: `writeEffects` writes the rows' effects and answers their results; then
+ * the results, the chunk done, its counts added to the job. The chunk is locked first; the job row is updated last and only while the job still runs,
+ * so a cancellation that landed meanwhile rolls the chunk back rather than writing into a cancelled job.
+ * Answers why nothing may be recorded (the caller must roll back), or undefined when it was.
+ */
+export async function recordChunk(
+  trx: Tx,
+  jobId: string,
+  chunk: number,
+  writeEffects: () => Promise<readonly JobResult[]>,
+): Promise<'already-done' | 'job-not-running' | undefined> {
+  const locked = await sql<{ done_at: Date | null }>`
+    SELECT done_at FROM batch_chunks WHERE job_id = ${jobId} AND chunk = ${chunk} FOR UPDATE`.execute(trx);
+  if (locked.rows[0]?.done_at) return 'already-done';
+  const results = await writeEffects();
+  if (results.length > 0) {
+    const col = <K extends keyof JobResult>(k: K) => results.map((r) => r[k] ?? null);
+    await sql`INSERT INTO batch_results (job_id, seq, line, outcome, member_uuid, member_id, band, probability, review_case_id, reason)
+      SELECT ${jobId}::uuid, * FROM unnest(${col('seq')}::int[], ${col('line')}::int[], ${col('outcome')}::text[], ${col('memberUuid')}::uuid[],
+        ${col('memberId')}::text[], ${col('band')}::text[], ${col('probability')}::float8[], ${col('reviewCaseId')}::uuid[], ${col('reason')}::text[])`.execute(trx);
+  }
+  await trx.updateTable('batch_chunks').set({ done_at: new Date() }).where('job_id', '=', jobId).where('chunk', '=', chunk).execute();
+  const counts = Object.fromEntries(Object.values(OUTCOME_COLUMN).map((c) => [c, 0])) as Record<string, number>;
+  for (const r of results) counts[OUTCOME_COLUMN[r.outcome]]! += 1;
+  const updated = await sql<{ id: string }>`
+    UPDATE batch_jobs SET rows_done = rows_done + ${results.length}, chunks_done = chunks_done + 1,
+      matched = matched + ${counts.matched}, review = review + ${counts.review}, no_match = no_match + ${counts.no_match},
+      consent_constrained = consent_constrained + ${counts.consent_constrained}, rejected = rejected + ${counts.rejected}
+    WHERE id = ${jobId} AND state = 'running' RETURNING id`.execute(trx);
+  return updated.rows.length === 0 ? 'job-not-running' : undefined;
+}
+
+/** Every row of a (small) bulk job with its result, in order: what the result Groups are built from. */
+export async function rowsWithResults<Input>(db: DbOrTx, jobId: string): Promise<{ input: Input | null; result: JobResult }[]> {
+  const rows = await sql<{ seq: number; line: number; input: Input | null; outcome: string; member_uuid: string | null; member_id: string | null; reason: string | null }>`
+    SELECT r.seq, r.line, r.input, s.outcome, s.member_uuid, s.member_id, s.reason
+    FROM batch_rows r JOIN batch_results s ON s.job_id = r.job_id AND s.seq = r.seq
+    WHERE r.job_id = ${jobId} ORDER BY r.seq`.execute(db);
+  return rows.rows.map((r) => ({
+    input: r.input,
+    result: {
+      seq: r.seq,
+      line: r.line,
+      outcome: r.outcome as RowOutcome,
+      memberUuid: r.member_uuid ?? undefined,
+      memberId: r.member_id ?? undefined,
+      reason: r.reason ?? undefined,
+    },
+  }));
+}
+
 /** Deletes jobs (rows, chunks, results with them) finished longer ago than the retention period. */
 export async function purgeExpiredJobs(db: DbOrTx, retentionHours: number): Promise<number> {
   const result = await db
@@ -261,32 +355,7 @@ export async function purgeExpiredJobs(db: DbOrTx, retentionHours: number): Prom
   return Number(result.numDeletedRows);
 }
 
-type JobRowRecord = {
-  id: string;
-  kind: string;
-  state: string;
-  owner_class: string;
-  owner_client_id: string;
-  owner_org_system: string;
-  owner_org_value: string;
-  content_hash: string;
-  options: unknown;
-  total_rows: number;
-  chunk_size: number;
-  chunk_count: number;
-  chunks_done: number;
-  rows_done: number;
-  matched: number;
-  review: number;
-  no_match: number;
-  consent_constrained: number;
-  rejected: number;
-  summary: unknown;
-  error: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-};
+type JobRowRecord = Selectable<BatchJobsTable>;
 
 function toJob(row: JobRowRecord): BatchJob {
   const { owner, ...options } = row.options as { owner: JobOwner } & Record<string, unknown>;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
+import type { Selectable } from 'kysely';
+import type { PartnerClientsTable } from '../db/schema.js';
 import type { SystemValue } from '../shared/system-value.js';
 import type { DbOrTx } from '../db/database.js';
 
@@ -73,18 +75,7 @@ export async function isPartnerClientEnabled(db: DbOrTx, clientId: string): Prom
   return row?.enabled ?? false;
 }
 
-function toPartnerClient(row: {
-  client_id: string;
-  name: string;
-  organization_system: string;
-  organization_value: string;
-  jwks: { keys: Record<string, unknown>[] } | null;
-  jwks_url: string | null;
-  scopes: string[];
-  enabled: boolean;
-  tls_bound: boolean;
-  created_at: Date;
-}): PartnerClient {
+function toPartnerClient(row: Selectable<PartnerClientsTable>): PartnerClient {
   return {
     clientId: row.client_id,
     name: row.name,

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
+import type { Selectable } from 'kysely';
+import type { WorkloadIdentitiesTable } from '../db/schema.js';
 import type { DbOrTx } from '../db/database.js';
 
 /** A trusted workload: which issuer's tokens, for which subject and audience, map to which scopes. */
@@ -79,17 +81,7 @@ export async function isWorkloadEnabled(db: DbOrTx, workloadId: string): Promise
   return row?.enabled ?? false;
 }
 
-function toWorkload(row: {
-  workload_id: string;
-  name: string;
-  issuer: string;
-  subject: string;
-  audience: string;
-  jwks: unknown;
-  jwks_url: string | null;
-  scopes: string[];
-  enabled: boolean;
-}): WorkloadIdentity {
+function toWorkload(row: Selectable<WorkloadIdentitiesTable>): WorkloadIdentity {
   return {
     workloadId: row.workload_id,
     name: row.name,

@@ -1,5 +1,5 @@
-import { sql, type UpdateObject } from 'kysely';
-import type { Database } from '../db/schema.js';
+import { sql, type Selectable, type UpdateObject } from 'kysely';
+import type { Database, ReviewCasesTable } from '../db/schema.js';
 import type { SystemValue } from '../shared/system-value.js';
 import type { DbOrTx } from '../db/database.js';
 import type { ScoredCandidate } from '../matching/decision.js';
@@ -260,33 +260,7 @@ export async function reopenCase(db: DbOrTx, id: string, expectedVersion: number
   return review ?? 'stale';
 }
 
-type CaseRow = {
-  id: string;
-  status: string;
-  reason: string;
-  partner_client_id: string | null;
-  batch_job_id: string | null;
-  partner_org_system: string;
-  partner_org_value: string;
-  offered: unknown;
-  link_request: unknown;
-  candidates: unknown;
-  model_version: string;
-  best_probability: number | null;
-  priority: number;
-  sla_due_at: Date;
-  lease_owner: string | null;
-  lease_expires_at: Date | null;
-  decision: string | null;
-  decided_member_uuid: string | null;
-  decided_by: string | null;
-  decision_reason: string | null;
-  decided_at: Date | null;
-  version: number;
-  high_risk: boolean;
-  confirmed_by: string | null;
-  created_at: Date;
-};
+type CaseRow = Selectable<ReviewCasesTable>;
 
 function toCase(row: CaseRow): ReviewCase {
   return {

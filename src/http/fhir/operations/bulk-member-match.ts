@@ -1,6 +1,6 @@
-import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMemberMatchRequest, RESULT_GROUPS } from '../../../batch/bulk-member-match.js';
-import { bulkRowsWithResults, startJob } from '../../../batch/job-service.js';
-import { cancelJob, deleteJob, findOwnJob, jobOwner, type BatchJob } from '../../../batch/jobs.js';
+import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMemberMatchRequest, RESULT_GROUPS, type BulkMemberRow } from '../../../batch/bulk-member-match.js';
+import { startJob } from '../../../batch/job-service.js';
+import { cancelJob, deleteJob, findOwnJob, jobOwner, rowsWithResults, type BatchJob } from '../../../batch/jobs.js';
 import { InvalidRequestError, NotFoundError, ProcessingFailedError, TooManyRequestsError } from '../../../errors.js';
 import { authorityOf } from '../../../pipeline/authority.js';
 import { tenantLockout } from '../../../pipeline/plan.js';
@@ -62,7 +62,7 @@ export async function bulkMemberMatchStatus(deps: AppDeps, context: OperationCon
     };
     return { ...ok(manifest), contentType: 'application/json' };
   }
-  const groups = bulkResultGroups(deps.config, job, await bulkRowsWithResults(deps.db, job.id));
+  const groups = bulkResultGroups(deps.config, job, await rowsWithResults<BulkMemberRow>(deps.db, job.id));
   Object.assign(context.audit.details, job.counts);
   return ok(bulkResultParameters(groups));
 }
@@ -71,7 +71,7 @@ export async function bulkMemberMatchOutput(deps: AppDeps, context: OperationCon
   const job = await ownBulkJob(deps, context, jobId);
   const group = RESULT_GROUPS.find((g) => `${g.parameter}.ndjson` === file);
   if (job.state !== 'completed' || !group) throw new NotFoundError('not-found', 'no such output file');
-  const groups = bulkResultGroups(deps.config, job, await bulkRowsWithResults(deps.db, job.id));
+  const groups = bulkResultGroups(deps.config, job, await rowsWithResults<BulkMemberRow>(deps.db, job.id));
   return { ...ok(`${JSON.stringify(groups[group.parameter])}\n`), contentType: NDJSON };
 }
 
