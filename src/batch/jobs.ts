@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { BatchJobsTable } from '../db/schema.js';
+import type { BatchJobsTable, BatchResultsTable } from '../db/schema.js';
 import type { SystemValue } from '../shared/system-value.js';
 import type { Db, DbOrTx, Tx } from '../db/database.js';
 import type { Actor } from '../identity/actor.js';
@@ -240,7 +240,11 @@ export async function jobResults(db: DbOrTx, jobId: string, afterSeq: number, li
     .orderBy('seq')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({
+  return rows.map(toResult);
+}
+
+function toResult(r: Selectable<BatchResultsTable>): JobResult {
+  return {
     seq: r.seq,
     line: r.line,
     outcome: r.outcome as RowOutcome,
@@ -250,7 +254,7 @@ export async function jobResults(db: DbOrTx, jobId: string, afterSeq: number, li
     probability: r.probability ?? undefined,
     reviewCaseId: r.review_case_id ?? undefined,
     reason: r.reason ?? undefined,
-  }));
+  };
 }
 
 /** One input row of a chunk: what to resolve (null when the row could not be read, with its error). */
@@ -329,21 +333,15 @@ export async function recordChunk(
 
 /** Every row of a (small) bulk job with its result, in order: what the result Groups are built from. */
 export async function rowsWithResults<Input>(db: DbOrTx, jobId: string): Promise<{ input: Input | null; result: JobResult }[]> {
-  const rows = await sql<{ seq: number; line: number; input: Input | null; outcome: string; member_uuid: string | null; member_id: string | null; reason: string | null }>`
-    SELECT r.seq, r.line, r.input, s.outcome, s.member_uuid, s.member_id, s.reason
-    FROM batch_rows r JOIN batch_results s ON s.job_id = r.job_id AND s.seq = r.seq
-    WHERE r.job_id = ${jobId} ORDER BY r.seq`.execute(db);
-  return rows.rows.map((r) => ({
-    input: r.input,
-    result: {
-      seq: r.seq,
-      line: r.line,
-      outcome: r.outcome as RowOutcome,
-      memberUuid: r.member_uuid ?? undefined,
-      memberId: r.member_id ?? undefined,
-      reason: r.reason ?? undefined,
-    },
-  }));
+  const rows = await db
+    .selectFrom('batch_rows as r')
+    .innerJoin('batch_results as s', (join) => join.onRef('s.job_id', '=', 'r.job_id').onRef('s.seq', '=', 'r.seq'))
+    .selectAll('s')
+    .select('r.input')
+    .where('r.job_id', '=', jobId)
+    .orderBy('r.seq')
+    .execute();
+  return rows.map(({ input, ...result }) => ({ input: input as Input | null, result: toResult(result) }));
 }
 
 /** Deletes jobs (rows, chunks, results with them) finished longer ago than the retention period. */
