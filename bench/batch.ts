@@ -132,7 +132,14 @@ async function main(): Promise<void> {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'warn',
       REDIS_KEY_PREFIX: `mm-bench-batch-${port}:`,
+      // The guards still run (and their Redis round trips are measured) but never trip: a bench client sends
+      // thousands of members, many matching nobody or going to review.
       RATE_LIMIT_PER_MINUTE: '1000000',
+      BRUTE_FORCE_UNMATCHED: '1000000',
+      BRUTE_FORCE_CARD_VARIANTS: '1000000',
+      BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
+      REVIEW_CASES_PER_HOUR: '1000000',
+      REVIEW_CASES_PER_HOUR_INTERNAL: '1000000',
     };
     const api = start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
     // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker alone.

@@ -147,6 +147,8 @@ async function main(): Promise<void> {
         RATE_LIMIT_PER_MINUTE: '1000000',
         BRUTE_FORCE_UNMATCHED: '1000000',
         BRUTE_FORCE_CARD_VARIANTS: '1000000',
+        BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
+        REVIEW_CASES_PER_HOUR: '1000000',
       },
       stdio: ['ignore', process.env.BENCH_SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     });
