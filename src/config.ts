@@ -18,6 +18,8 @@ const configSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('127.0.0.1'),
+    // Prometheus metrics on their own listener (src/http/metrics-server.ts), bound to HOST; `off` serves none.
+    METRICS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default(9464),
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/member_match'),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     REDIS_KEY_PREFIX: z.string().default('mm:'),
@@ -34,6 +36,8 @@ const configSchema = z
     MATCH_MARGIN_BITS: z.coerce.number().min(0).default(10),
     BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(120),
+    AUTH_FAILURES_AUDITED_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     BRUTE_FORCE_CARD_VARIANTS: z.coerce.number().int().positive().default(5),
     BRUTE_FORCE_BIRTH_DATE_VARIANTS: z.coerce.number().int().positive().default(5),
     // A volume backstop, sized so one legitimate bulk request (BULK_MAX_MEMBERS, a third of them not ours) fits;
@@ -84,6 +88,7 @@ const configSchema = z
     return {
       port: env.PORT,
       host: env.HOST,
+      metricsPort: env.METRICS_PORT === 'off' ? undefined : env.METRICS_PORT,
       databaseUrl: env.DATABASE_URL,
       redisUrl: env.REDIS_URL,
       redisKeyPrefix: env.REDIS_KEY_PREFIX,
@@ -117,6 +122,7 @@ const configSchema = z
         retryAfterSeconds: env.BATCH_RETRY_AFTER_SECONDS,
         retentionHours: env.BATCH_RETENTION_HOURS,
       },
+      authFailures: { perMinute: env.AUTH_FAILURES_PER_MINUTE, auditedPerMinute: env.AUTH_FAILURES_AUDITED_PER_MINUTE },
       limits: {
         requestsPerMinute: env.RATE_LIMIT_PER_MINUTE,
         cardVariantsPerPerson: env.BRUTE_FORCE_CARD_VARIANTS,

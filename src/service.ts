@@ -9,6 +9,7 @@ import { loadOrCreateSigningKey } from './identity/signing-keys.js';
 import { createAccessTokenVerifier } from './identity/access-tokens.js';
 import { createHumanVerifier } from './identity/humans.js';
 import { createApp } from './http/app.js';
+import { createAuthFailureGuard } from './http/auth-failures.js';
 import type { AppDeps } from './http/deps.js';
 import type { Logger } from './logger.js';
 import { createRedis } from './redis.js';
@@ -45,6 +46,7 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   return {
     config,
     db,
+    authFailures: createAuthFailureGuard(db, logger, config.authFailures),
     batchFlow,
     redis,
     logger,
@@ -108,6 +110,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await deps.authFailures?.stop();
       await deps.reviewQueue?.close().catch(() => undefined);
       await deps.batchFlow?.close().catch(() => undefined);
       await deps.db.destroy();

@@ -87,6 +87,7 @@ export function parseMemberMatchRequest(body: unknown, options: ParseOptions = {
   const birthDate =
     parseIsoDate(typeof patient.birthDate === 'string' ? patient.birthDate : undefined) ??
     fail('birthdate-invalid', 'MemberPatient.birthDate is required as a full date (YYYY-MM-DD)', `${patientPart.path}.birthDate`);
+  if (birthDate > latestTodayOnEarth()) fail('birthdate-invalid', 'MemberPatient.birthDate may not be in the future', `${patientPart.path}.birthDate`);
   const gender = parseGender(patient, patientPart.path);
   const address = parseAddress(patient, patientPart.path);
   const { phone, email } = parseTelecom(patient, patientPart.path);
@@ -292,4 +293,9 @@ function optionalString(value: unknown, expression: string): string | undefined 
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The latest calendar date anywhere on Earth now (UTC+14): a birth date after it is in the future everywhere. */
+function latestTodayOnEarth(): string {
+  return new Date(Date.now() + 14 * 3_600_000).toISOString().slice(0, 10);
 }

@@ -1,6 +1,7 @@
 import type { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
+import type { AuthFailureGuard } from './auth-failures.js';
 import type { Db } from '../db/database.js';
 import type { AccessTokenVerifier } from '../identity/access-tokens.js';
 import type { HumanVerifier } from '../identity/humans.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   version: string;
   /** The BullMQ review queue, for the staff dashboard (absent in tests that do not need it). */
   reviewQueue?: Queue;
+  /** Failed authentication per source address: throttling and aggregated auditing (src/http/auth-failures.ts). */
+  authFailures?: AuthFailureGuard;
   /** Hands new batch jobs to the queue at once (the workers' dispatcher catches any it could not). */
   batchFlow?: FlowProducer;
 }

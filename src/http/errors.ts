@@ -57,9 +57,22 @@ function toAppError(error: unknown): AppError | undefined {
     case 'request.size.invalid':
     case 'stream.encoding.set':
       return new InvalidRequestError('body-unreadable', 'the request body could not be read', { oauthError: 'invalid_request' });
-    default:
-      return undefined;
   }
+  // Postgres refuses a character it cannot store (a NUL in text): a client's value, rejected whole (the
+  // statement's transaction rolled back). The body and URL guards catch it first; this is the backstop.
+  const pgCode = (error as { code?: unknown } | null)?.code;
+  if (pgCode === '22021' || pgCode === '22P05') {
+    return new InvalidRequestError('invalid-character', 'a value holds a character that cannot be stored', { oauthError: 'invalid_request' });
+  }
+  // Anything else the body parser or router marks as the client's fault: a corrupt gzip/deflate/br body (the
+  // decompressor's error, wrapped as a 400), a malformed URL escape (the router's URIError, status 400).
+  const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 413) return new PayloadTooLargeError('body-too-large', 'the request body is larger than this server accepts');
+    if (status === 415) return new UnsupportedMediaTypeError('unsupported-encoding', 'unsupported content encoding or charset');
+    return new InvalidRequestError('request-unreadable', 'the request could not be read: check its URL, Content-Encoding and body', { oauthError: 'invalid_request' });
+  }
+  return undefined;
 }
 
 function isOAuthPath(req: Request): boolean {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { RequestAudit } from '../audit/request-audit.js';
+import type { AuthFailureGuard } from './auth-failures.js';
 import { AuthenticationError } from '../errors.js';
 import type { Actor } from '../identity/actor.js';
 import type { AccessTokenVerifier } from '../identity/access-tokens.js';
@@ -46,27 +47,38 @@ export function auditAs(operation: string): RequestHandler {
 /** Bearer authentication with our own access tokens; the actor lands on the audit record and res.locals. */
 type Verify = AccessTokenVerifier | ((token: string) => Promise<Actor>);
 
-async function bearerActor(req: Request, res: Response, verify: Verify): Promise<Actor> {
-  const header = req.headers.authorization;
-  const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
-  if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
-  const actor = await verify(match[1]!, { certificateThumbprint: clientCertificateThumbprint(req) });
-  res.locals.actor = actor;
-  requestAudit(res).actor = actor;
-  return actor;
+async function bearerActor(req: Request, res: Response, verify: Verify, failures: AuthFailureGuard | undefined): Promise<Actor> {
+  try {
+    failures?.refuseIfThrottled(req.ip);
+  } catch (error) {
+    requestAudit(res).written = true; // counted into the source's per-minute aggregate instead
+    throw error;
+  }
+  try {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header) : null;
+    if (!match) throw new AuthenticationError('token-missing', 'a Bearer access token is required');
+    const actor = await verify(match[1]!, { certificateThumbprint: clientCertificateThumbprint(req) });
+    res.locals.actor = actor;
+    requestAudit(res).actor = actor;
+    return actor;
+  } catch (error) {
+    if (error instanceof AuthenticationError && failures?.recordFailure(req.ip) === 'aggregate') requestAudit(res).written = true;
+    throw error;
+  }
 }
 
-export function authenticate(verify: Verify): RequestHandler {
+export function authenticate(verify: Verify, failures?: AuthFailureGuard): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    await bearerActor(req, res, verify);
+    await bearerActor(req, res, verify, failures);
     next();
   };
 }
 
 /** Authenticates the bearer token, then counts the request against its client's rate limit. */
-export function authenticateAndThrottle(verify: Verify, redis: Redis, limits: LimitSettings): RequestHandler {
+export function authenticateAndThrottle(verify: Verify, redis: Redis, limits: LimitSettings, failures?: AuthFailureGuard): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    const actor = await bearerActor(req, res, verify);
+    const actor = await bearerActor(req, res, verify, failures);
     await enforceRequestRate(redis, limits, actor.clientId);
     next();
   };

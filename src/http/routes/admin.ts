@@ -1,4 +1,5 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { jsonBody } from '../body.js';
 import { z } from 'zod';
 import { verifyAuditChain } from '../../audit/audit-trail.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
@@ -22,9 +23,9 @@ const optOutBody = z.object({ status: z.enum(['opted-out', 'revoked']) }).strict
 
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
-  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
+  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits, deps.authFailures);
   const allow = (action: BusinessAction, resource: ResourceRef) => requireAction(deps.policy, action, resource);
-  const json = express.json({ limit: '4kb', strict: true });
+  const json = jsonBody({ limit: '4kb' });
 
   async function memberUuid(memberId: string): Promise<string> {
     const member = await findMemberSummaryByMemberId(deps.db, memberId);
@@ -32,7 +33,7 @@ export function adminRouter(deps: AppDeps): Router {
     return member.id;
   }
 
-  router.put('/consent-registry/:memberId', auditAs('consent-registry'), authenticated, allow('administer', CONSENT_REGISTRY), json, async (req, res) => {
+  router.put('/consent-registry/:memberId', auditAs('consent-registry'), authenticated, allow('administer', CONSENT_REGISTRY), ...json, async (req, res) => {
     const parsed = optOutBody.safeParse(req.body);
     if (!parsed.success) throw new InvalidRequestError('body-invalid', 'send {"status": "opted-out" | "revoked"}');
     const uuid = await memberUuid(req.params.memberId as string);

@@ -1,4 +1,5 @@
-import express, { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
+import { jsonBody } from '../body.js';
 import { NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { formatOrganization, type Actor } from '../../identity/actor.js';
@@ -31,11 +32,11 @@ const memberDirectory = (actor: Actor): ResourceRef => ({
  */
 export function fhirRouter(deps: AppDeps): Router {
   const router = Router();
-  const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits);
+  const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits, deps.authFailures);
   const matching = requireAction(deps.policy, 'submit-member-match', MATCH_SERVICE);
   const bulkMatching = requireAction(deps.policy, 'submit-bulk-member-match', MATCH_SERVICE);
   const reading = requireAction(deps.policy, 'read-matched-member', memberDirectory);
-  const fhirJson = (limit: number) => [requireFhirJson, express.json({ type: FHIR_JSON_TYPES, limit, strict: true })];
+  const fhirJson = (limit: number) => [requireFhirJson, ...jsonBody({ type: FHIR_JSON_TYPES, limit })];
   const run =
     (operation: (req: Request, context: OperationContext) => Promise<OperationResult>): RequestHandler =>
     async (req, res) => {

@@ -1,6 +1,7 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
 import { decodeJwt } from 'jose';
 import { writeRequestAudit } from '../../audit/request-audit.js';
+import { formBody } from '../body.js';
 import { InvalidRequestError } from '../../errors.js';
 import { publicJwks } from '../../identity/signing-keys.js';
 import { CLIENT_ASSERTION_ALGS } from '../../identity/grants/client-credentials.js';
@@ -26,12 +27,22 @@ export function oauthRouter(deps: AppDeps): Router {
       }
       next();
     },
-    express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }),
+    ...formBody({ limit: '16kb', parameterLimit: 20 }),
     async (req, res) => {
       const form = (req.body ?? {}) as Record<string, unknown>;
       const audit = requestAudit(res);
       audit.details.claimedClientId = claimedClientId(form.client_assertion);
-      const { response, actor } = await issueToken(deps, form, { certificateThumbprint: clientCertificateThumbprint(req) });
+      try {
+        deps.authFailures?.refuseIfThrottled(req.ip);
+      } catch (error) {
+        audit.written = true; // counted into the source's per-minute aggregate instead
+        throw error;
+      }
+      const { response, actor } = await issueToken(deps, form, { certificateThumbprint: clientCertificateThumbprint(req) }).catch((error: unknown) => {
+        const failedAuthentication = (error as { status?: unknown }).status === 401;
+        if (failedAuthentication && deps.authFailures?.recordFailure(req.ip) === 'aggregate') audit.written = true;
+        throw error;
+      });
       audit.actor = actor;
       audit.details.scope = response.scope;
       await writeRequestAudit(deps.db, audit, { outcome: 'success', httpStatus: 200, reasonCode: 'token-issued' });

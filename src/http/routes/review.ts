@@ -1,4 +1,5 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
+import { jsonBody } from '../body.js';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../../errors.js';
@@ -81,9 +82,9 @@ function summary(c: ReviewCase) {
 
 export function reviewRouter(deps: AppDeps): Router {
   const router = Router();
-  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits);
+  const authenticated = authenticateAndThrottle((token: string) => deps.verifyHumanToken.verify(token), deps.redis, deps.config.limits, deps.authFailures);
   const allow = (action: BusinessAction) => requireAction(deps.policy, action, QUEUE);
-  const json = express.json({ limit: '8kb', strict: true });
+  const json = jsonBody({ limit: '8kb' });
   const reviewer = (res: Response) => currentActor(res).subject;
 
   async function ok(res: Response, body: unknown, reasonCode: string, status = 200) {
@@ -139,7 +140,7 @@ export function reviewRouter(deps: AppDeps): Router {
     await ok(res, await caseView(c), 'viewed');
   });
 
-  router.post('/cases/:id/lease', auditAs('review-lease'), authenticated, allow('work-review-case'), json, async (req, res) => {
+  router.post('/cases/:id/lease', auditAs('review-lease'), authenticated, allow('work-review-case'), ...json, async (req, res) => {
     const body = leaseBody.safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"action": "extend" | "release"}');
     const id = req.params.id as string;
@@ -150,7 +151,7 @@ export function reviewRouter(deps: AppDeps): Router {
     await ok(res, summary(changed), body.data.action === 'release' ? 'released' : 'lease-extended');
   });
 
-  router.post('/cases/:id/decision', auditAs('review-decide'), authenticated, allow('decide-review-case'), json, async (req, res) => {
+  router.post('/cases/:id/decision', auditAs('review-decide'), authenticated, allow('decide-review-case'), ...json, async (req, res) => {
     const body = decisionBody.safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"decision": "match" | "no-match", "memberRef"?: uuid, "reason": text}');
     const version = expectedVersion(req);
@@ -180,7 +181,7 @@ export function reviewRouter(deps: AppDeps): Router {
   });
 
   // Four eyes: a different reviewer confirms (or rejects) a high-risk case's proposed decision.
-  router.post('/cases/:id/confirm', auditAs('review-confirm'), authenticated, allow('decide-review-case'), json, async (req, res) => {
+  router.post('/cases/:id/confirm', auditAs('review-confirm'), authenticated, allow('decide-review-case'), ...json, async (req, res) => {
     const body = confirmBody.safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"agree": true | false, "reason": text}');
     const version = expectedVersion(req);
@@ -200,7 +201,7 @@ export function reviewRouter(deps: AppDeps): Router {
   });
 
   // Changing a final decision takes another manual decision: a supervisor reopens the case (audited).
-  router.post('/cases/:id/reopen', auditAs('review-reopen'), authenticated, allow('reopen-review-case'), json, async (req, res) => {
+  router.post('/cases/:id/reopen', auditAs('review-reopen'), authenticated, allow('reopen-review-case'), ...json, async (req, res) => {
     const body = z.object({ reason: z.string().min(1).max(500) }).strict().safeParse(req.body);
     if (!body.success) throw new InvalidRequestError('body-invalid', 'send {"reason": text}');
     const version = expectedVersion(req);

@@ -53,7 +53,7 @@ function resultLine(r: JobResult): string {
 
 export function rosterRouter(deps: AppDeps): Router {
   const router = Router();
-  const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits);
+  const authenticated = authenticateAndThrottle(deps.verifyAccessToken, deps.redis, deps.config.limits, deps.authFailures);
   const allowed = requireAction(deps.policy, 'reconcile-roster', { type: 'RosterService', id: 'rosters' });
   const selfUrl = (id: string) => `${deps.config.publicBaseUrl}/rosters/${id}`;
 

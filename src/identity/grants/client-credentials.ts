@@ -1,4 +1,4 @@
-import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, generateKeyPair, jwtVerify } from 'jose';
 import { InvalidRequestError } from '../../errors.js';
 import { signAccessToken, type ConnectionInfo } from '../access-tokens.js';
 import type { Actor } from '../actor.js';
@@ -11,6 +11,17 @@ import { TOKEN_EXCHANGE_GRANT } from './token-exchange.js';
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** SMART Backend Services: client assertions signed RS384 or ES384 only. */
 export const CLIENT_ASSERTION_ALGS = ['RS384', 'ES384'];
+/** What every refusal before the assertion's signature verifies says: nothing about whether the client exists. */
+const CLIENT_AUTHENTICATION_FAILED = 'client authentication failed';
+
+/** A key no assertion was signed with: verifying against it costs what verifying a real client's key costs. */
+let decoy: Promise<DecoyKey> | undefined;
+type DecoyKey = Awaited<ReturnType<typeof generateKeyPair>>['publicKey'];
+function decoyKey(): Promise<DecoyKey> {
+  decoy ??= generateKeyPair('ES384').then((pair) => pair.publicKey);
+  return decoy;
+}
+
 /** A client assertion may expire at most this far ahead (SMART Backend Services). */
 const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 
@@ -80,22 +91,33 @@ export async function issueClientCredentialsToken(
   };
 }
 
-/** Every check SMART Backend Services asks of a client assertion; returns the client it proves. */
+/**
+ * Every check SMART Backend Services asks of a client assertion; returns the client it proves.
+ *
+ * Until the assertion's signature has verified against a registered, enabled client's keys, every refusal
+ * answers the same `invalid_client` description, and an unknown or disabled client still costs a signature
+ * check: whether a client id exists is not for an unauthenticated caller to learn (by text or by timing). The
+ * audit event keeps the precise reason. After the signature verifies, the caller holds the key and is told
+ * exactly what is wrong (expired, wrong audience, replayed, too long-lived).
+ */
 async function authenticateClientAssertion(deps: TokenDeps, assertion: string): Promise<PartnerClient> {
+  const refuse = (code: string, cause?: unknown) => invalidClient(code, CLIENT_AUTHENTICATION_FAILED, cause);
   let clientId: unknown;
   let kid: unknown;
   try {
     kid = decodeProtectedHeader(assertion).kid;
     clientId = decodeJwt(assertion).iss;
   } catch (error) {
-    throw invalidClient('assertion-malformed', 'client_assertion is not a JWT', error);
+    throw refuse('assertion-malformed', error);
   }
-  if (typeof clientId !== 'string' || !clientId) throw invalidClient('assertion-no-issuer', 'client_assertion has no iss');
-  if (typeof kid !== 'string' || !kid) throw invalidClient('assertion-no-kid', 'client_assertion header has no kid');
+  if (typeof clientId !== 'string' || !clientId) throw refuse('assertion-no-issuer');
+  if (typeof kid !== 'string' || !kid) throw refuse('assertion-no-kid');
 
   const client = await findPartnerClient(deps.db, clientId);
-  if (!client) throw invalidClient('unknown-client', 'unknown client');
-  if (!client.enabled) throw invalidClient('client-disabled', 'client is disabled');
+  if (!client?.enabled) {
+    await jwtVerify(assertion, await decoyKey(), { algorithms: CLIENT_ASSERTION_ALGS }).catch(() => undefined);
+    throw refuse(client ? 'client-disabled' : 'unknown-client');
+  }
 
   let payload;
   try {
@@ -108,7 +130,9 @@ async function authenticateClientAssertion(deps: TokenDeps, assertion: string): 
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
     }));
   } catch (error) {
-    throw invalidClient(assertionErrorCode(error), 'client_assertion failed verification', error);
+    // jose checks claims only once the signature verified: those the key holder may be told precisely.
+    const signed = error instanceof joseErrors.JWTExpired || error instanceof joseErrors.JWTClaimValidationFailed;
+    throw invalidClient(assertionErrorCode(error), signed ? 'client_assertion failed verification' : CLIENT_AUTHENTICATION_FAILED, error);
   }
 
   const now = Math.floor(Date.now() / 1000);
