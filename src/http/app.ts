@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { pinoHttp } from 'pino-http';
 import { sql } from 'kysely';
 import type { AppDeps } from './deps.js';
@@ -12,12 +12,32 @@ import { reviewRouter } from './routes/review.js';
 import { rosterRouter } from './routes/rosters.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 
+/**
+ * The routers that answer with PHI or credentials (Patient read and search, $member-match and bulk results,
+ * roster results, review cases, tokens, the queue dashboard): every response of theirs, errors included, is
+ * `Cache-Control: no-store`, so no browser, proxy or CDN keeps a copy.
+ */
+const API_PREFIXES = ['/fhir', '/oauth', '/review', '/rosters', '/admin'];
+
+/** On every response: no MIME sniffing (a JSON answer is never run as a script or a page). */
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  next();
+};
+
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
 
+  app.use(securityHeaders);
+  app.use(API_PREFIXES, noStore);
   app.use(requestContext());
   app.use(
     pinoHttp({

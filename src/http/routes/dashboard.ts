@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Express, type RequestHandler } from 'express';
 import { jwtVerify, SignJWT, createLocalJWKSet, type JWK } from 'jose';
 import { AuthenticationError } from '../../errors.js';
 import type { Actor } from '../../identity/actor.js';
@@ -70,7 +70,10 @@ export function dashboardRouter(deps: AppDeps, queue: Queue): Router {
     next();
   };
 
+  // bull-board serves the dashboard from an Express app of its own, which sends X-Powered-By unless told not to.
+  const board = serverAdapter.getRouter() as Express;
+  board.disable('x-powered-by');
   const router = Router();
-  router.use(auditAs('queue-dashboard'), staffFromCookie, serverAdapter.getRouter() as Router);
+  router.use(auditAs('queue-dashboard'), staffFromCookie, board);
   return router;
 }
