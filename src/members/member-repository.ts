@@ -350,3 +350,14 @@ export async function findMembersBySourceResourceIds(
     .execute();
   return rows.map((r) => ({ id: r.id, memberId: r.member_id, sourceResourceId: r.source_resource_id ?? '' }));
 }
+
+/** A deterministic sample of member references: the same seed picks the same members (model training). */
+export async function sampleMemberIds(db: DbOrTx, seed: number, size: number): Promise<string[]> {
+  const rows = await sql<{ id: string }>`SELECT id FROM members ORDER BY md5(member_id || ${String(seed)}) LIMIT ${size}`.execute(db);
+  return rows.rows.map((r) => r.id);
+}
+
+export async function countMembers(db: DbOrTx): Promise<number> {
+  const row = await db.selectFrom('members').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}

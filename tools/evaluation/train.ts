@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Db } from '../../src/db/database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
 import { compareRecords } from '../../src/matching/comparisons.js';
 import { loadCandidateMembers } from '../../src/members/member-index.js';
+import { countMembers, sampleMemberIds } from '../../src/members/member-repository.js';
 import type { StoredModel } from '../../src/members/model-store.js';
 import { personFromProfile } from '../../src/matching/profile.js';
 import type { ComparisonVector } from '../../src/matching/comparisons.js';
@@ -47,9 +47,7 @@ function seededRandom(seed: number): () => number {
 
 async function randomPairVectors(db: Db, seed: number, pairs: number): Promise<ComparisonVector[]> {
   const sampleSize = Math.min(5_000, Math.max(2, Math.ceil(Math.sqrt(pairs) * 4)));
-  const sampled = await sql<{ id: string }>`
-    SELECT id FROM members ORDER BY md5(member_id || ${String(seed)}) LIMIT ${sampleSize}`.execute(db);
-  const members = await loadCandidateMembers(db, sampled.rows.map((r) => r.id));
+  const members = await loadCandidateMembers(db, await sampleMemberIds(db, seed, sampleSize));
   members.sort((a, b) => a.memberId.localeCompare(b.memberId));
   const people = members.map((m) => personFromProfile(m.profile, m.fields));
   const random = seededRandom(seed);
@@ -125,14 +123,14 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
     given: await nameFrequencies(db, 'given'),
   });
   const digest = createHash('sha256').update(JSON.stringify(parameters)).digest('hex').slice(0, 10);
-  const memberCount = await db.selectFrom('members').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const memberCount = await countMembers(db);
   return {
     version: `fs-${method}-${digest}`,
     parameters,
     training: {
       method,
       seed: options.seed,
-      members: Number(memberCount.n),
+      members: memberCount,
       queries,
       blockedPairs: blocked.length,
       labelledMatches: labelledMatches.length,
