@@ -1,29 +1,32 @@
 import { loadConfigOrExit } from './config.js';
+import { startMetricsServer } from './http/metrics-server.js';
 import { createLogger } from './logger.js';
 import { startService } from './service.js';
+import { onStopSignal } from './shutdown.js';
 import { startWorkers } from './workers.js';
 
-/** API server entry point, with the queue workers in-process unless RUN_WORKERS=false: `npm start`. */
+/**
+ * API server entry point, with the queue workers in-process unless RUN_WORKERS=false, and the Prometheus
+ * metrics on METRICS_PORT. Run by Node itself (`npm start` execs `node --import tsx src/main.ts`; the image runs
+ * `node dist/src/main.js`), so SIGTERM and SIGINT reach this process: it stops accepting connections, lets
+ * in-flight requests and jobs finish, closes its pools and exits 0 (1 if that takes longer than 10 s).
+ */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
-  logger.info({ url: service.url, tlsUrl: service.tlsUrl, fhirBase: config.fhirBaseUrl }, 'member-match listening');
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(config.metricsPort, config.host);
+  logger.info(
+    { url: service.url, tlsUrl: service.tlsUrl, metricsUrl: metricsServer && `${metricsServer.url}/metrics`, fhirBase: config.fhirBaseUrl },
+    'member-match listening',
+  );
   const workers = config.runWorkers ? await startWorkers(config, service.deps.db, logger) : undefined;
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
+  onStopSignal(logger, async () => {
     await workers?.stop();
     await service.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+    await metricsServer?.close();
+  });
 }
 
 main().catch((error: unknown) => {

@@ -1,11 +1,13 @@
 import { loadConfigOrExit } from './config.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
+import { onStopSignal } from './shutdown.js';
 import { startWorkers } from './workers.js';
 
 /**
- * Queue-worker entry point (`npm run start:worker`), for running workers apart from the API. `npm start`
- * runs the same workers inside the API process unless RUN_WORKERS=false.
+ * Queue-worker entry point (`npm run start:worker`, which execs Node on this file), for running workers apart
+ * from the API. `npm start` runs the same workers inside the API process unless RUN_WORKERS=false. On SIGTERM or
+ * SIGINT the workers finish the jobs they hold, then the queues and the database pool are closed and it exits.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -14,13 +16,10 @@ async function main(): Promise<void> {
   const db = await openDatabase(config.databaseUrl, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
   logger.info('member-match workers running');
-  const stop = async () => {
+  onStopSignal(logger, async () => {
     await workers.stop();
     await db.destroy();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
+  });
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { startMetricsServer } from '../src/http/metrics-server.js';
 import { devIdpToken } from '../src/identity/humans.js';
 import {
   importRows,
@@ -203,8 +204,10 @@ describe('review queue', () => {
     expect((await call('GET', '/cases?limit=500', reviewerToken)).status).toBe(400);
   });
 
-  it('counts decisions and opened cases in the Prometheus metrics (served to loopback only)', async () => {
-    const text = await (await fetch(`${ts.url}/metrics`)).text();
+  it('counts decisions and opened cases in the Prometheus metrics (served on METRICS_PORT)', async () => {
+    const metricsServer = await startMetricsServer(0, '127.0.0.1');
+    const text = await (await fetch(`${metricsServer.url}/metrics`)).text();
+    await metricsServer.close();
     expect(text).toMatch(/member_match_decisions_total\{outcome="review"\} [1-9]/);
     expect(text).toMatch(/review_cases_opened_total [1-9]/);
   });

@@ -3,7 +3,7 @@ import { pinoHttp } from 'pino-http';
 import { sql } from 'kysely';
 import type { AppDeps } from './deps.js';
 import { errorHandler } from './errors.js';
-import { metrics } from '../metrics.js';
+import { rejectHostileUrl } from './body.js';
 import { requestContext } from './request-context.js';
 import { adminRouter } from './routes/admin.js';
 import { DASHBOARD_PATH, dashboardRouter } from './routes/dashboard.js';
@@ -15,7 +15,8 @@ import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 /**
  * The routers that answer with PHI or credentials (Patient read and search, $member-match and bulk results,
  * roster results, review cases, tokens, the queue dashboard): every response of theirs, errors included, is
- * `Cache-Control: no-store`, so no browser, proxy or CDN keeps a copy.
+ * `Cache-Control: no-store`, so no browser, proxy or CDN keeps a copy. /metrics is not served here but on its
+ * own port (METRICS_PORT, src/http/metrics-server.ts).
  */
 const API_PREFIXES = ['/fhir', '/oauth', '/review', '/rosters', '/admin'];
 
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders);
   app.use(API_PREFIXES, noStore);
   app.use(requestContext());
+  app.use(rejectHostileUrl);
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -61,16 +63,6 @@ export function createApp(deps: AppDeps): Express {
       deps.redis.ping().then(() => true, () => false),
     ]);
     res.status(database && redis ? 200 : 503).json({ status: database && redis ? 'ready' : 'unavailable', database, redis });
-  });
-
-  // Prometheus metrics, for loopback scrapers only: counts carry no identifiers, but they are operational data.
-  app.get('/metrics', async (req, res) => {
-    const remote = req.socket.remoteAddress ?? '';
-    if (!['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(remote)) {
-      res.status(404).json({ error: 'not_found' });
-      return;
-    }
-    res.set('Content-Type', metrics.contentType).send(await metrics.metrics());
   });
 
   app.get('/.well-known/smart-configuration', (_req, res) => {
