@@ -75,7 +75,7 @@ export async function planMatches(
     alerts.push({ reasonCode, details: { door, tenant: authority.tenant, actorChain: authority.actorChain, ...details } });
 
   // 1. A locked tenant is answered without matching anything.
-  const lockedFor = await lockoutRemaining(redis, authority.tenant);
+  const lockedFor = await lockoutRemaining(redis, authority.tenant, deps.db);
   if (lockedFor > 0) return { plans: inputs.map(() => lockedPlan(lockedFor)), alerts };
 
   // 2. Consent, judged before matching: a member whose consent fails is not looked for at all.
@@ -117,7 +117,7 @@ export async function planMatches(
   // 3. Brute-force attempts, counted before anything is resolved (partner doors: they disclose).
   const fresh = live.filter((p) => !p.input.reviewCase);
   if (discloses) {
-    const trip = await countAttempts(redis, config.limits, authority.tenant, fresh.map((p) => p.attempt));
+    const trip = await countAttempts(redis, config.limits, authority.tenant, fresh.map((p) => p.attempt), deps.db);
     if (trip) {
       tripped(deps, authority, trip, alert);
       for (const p of live) plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
@@ -138,7 +138,7 @@ export async function planMatches(
   // 6. Misses count against the tenant (partner doors); a trip withholds every match in this batch.
   let unmatchedTrip: TripReason | undefined;
   if (discloses) {
-    unmatchedTrip = await countUnmatched(redis, config.limits, authority.tenant, resolutions.filter((r) => r.decision.outcome !== 'matched').length);
+    unmatchedTrip = await countUnmatched(redis, config.limits, authority.tenant, resolutions.filter((r) => r.decision.outcome !== 'matched').length, deps.db);
     if (unmatchedTrip) tripped(deps, authority, unmatchedTrip, alert);
   }
 
@@ -335,6 +335,6 @@ function attemptOf(key: string, input: MatchInput): MatchAttempt {
 }
 
 /** Seconds the caller's tenant stays locked out, or 0: a door that accepts work for later refuses it now. */
-export async function tenantLockout(redis: Redis, authority: Authority): Promise<number> {
-  return lockoutRemaining(redis, authority.tenant);
+export async function tenantLockout(redis: Redis, authority: Authority, db?: Db): Promise<number> {
+  return lockoutRemaining(redis, authority.tenant, db);
 }

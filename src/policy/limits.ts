@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import { TooManyRequestsError } from '../errors.js';
 
@@ -16,6 +18,10 @@ import { TooManyRequestsError } from '../errors.js';
  *    each tripping a lockout that refuses the tenant's matching for a cooling-off period;
  *  - a review-case budget per tenant and hour, so no client can flood the reviewers.
  * Counters hold keyed hashes only, never demographics or identifiers.
+ *
+ * A lockout outlives a Redis loss: it is written to Postgres (`tenant_lockouts`, the source of truth) as well as
+ * to Redis, and checked in both. The counters themselves stay in Redis only: losing them restarts the counting
+ * (a prober gets at most one more window's worth of attempts), which is acceptable for a guard.
  */
 
 export interface LimitSettings {
@@ -40,6 +46,8 @@ export type TripReason = 'card-variants' | 'birth-date-variants' | 'unmatched-re
  * Limits fail open: with Redis unreachable a request is served, unthrottled, rather than refused — answering
  * a member's payer-to-payer request is a legal duty, and the counters are a guard, not the gate (every request
  * is still authenticated, authorized, consent-checked and audited). `/readyz` reports Redis down meanwhile.
+ * A lockout is read from Postgres and Redis at once: either store alone still enforces it; with both
+ * unreachable the tenant is served (and with Postgres down, matching fails anyway).
  */
 async function guarded<T>(work: () => Promise<T>, fallback: T): Promise<T> {
   try {
@@ -62,9 +70,40 @@ export async function enforceRequestRate(redis: Redis, settings: LimitSettings, 
   }, undefined);
 }
 
-/** Seconds the tenant's matching stays locked, or 0. */
-export async function lockoutRemaining(redis: Redis, tenant: string): Promise<number> {
-  return guarded(async () => Math.max(0, await redis.ttl(`lockout:${tenant}`)), 0);
+/**
+ * Seconds the tenant's matching stays locked, or 0: the longer of Postgres' lockout (a primary-key lookup) and
+ * Redis' copy, read in parallel. Without `db` (a caller that has no database handle) only Redis is asked, whose
+ * copy the queue reconciler restores from Postgres after a Redis loss (`restoreLockouts`).
+ */
+export async function lockoutRemaining(redis: Redis, tenant: string, db?: Db): Promise<number> {
+  const [stored, cached] = await Promise.all([
+    db ? guarded(() => storedLockoutRemaining(db, tenant), 0) : 0,
+    guarded(async () => Math.max(0, await redis.ttl(lockoutKey(tenant))), 0),
+  ]);
+  return Math.max(stored, cached);
+}
+
+const lockoutKey = (tenant: string) => `lockout:${tenant}`;
+
+async function storedLockoutRemaining(db: Db, tenant: string): Promise<number> {
+  const row = await sql<{ seconds: number }>`
+    SELECT ceil(extract(epoch FROM until - now()))::int AS seconds FROM tenant_lockouts WHERE tenant = ${tenant} AND until > now()`.execute(db);
+  return row.rows[0]?.seconds ?? 0;
+}
+
+/**
+ * Copies every lockout still in force from Postgres into Redis where Redis lacks it (after a Redis loss), so
+ * callers reading Redis alone see it again; answers how many it restored. Idempotent (`SET NX`), so several
+ * workers may run it at once.
+ */
+export async function restoreLockouts(db: Db, redis: Redis): Promise<number> {
+  const active = await sql<{ tenant: string; reason: string; seconds: number }>`
+    SELECT tenant, reason, ceil(extract(epoch FROM until - now()))::int AS seconds FROM tenant_lockouts WHERE until > now()`.execute(db);
+  if (active.rows.length === 0) return 0;
+  const pipeline = redis.pipeline();
+  for (const l of active.rows) pipeline.set(lockoutKey(l.tenant), l.reason, 'EX', Math.max(1, l.seconds), 'NX');
+  const results = (await withDeadline(pipeline.exec(), 5_000, 'limits store timed out')) ?? [];
+  return results.filter(([error, reply]) => !error && reply === 'OK').length;
 }
 
 /** One member asked about, as the brute-force counters see it: keyed hashes only. */
@@ -83,9 +122,15 @@ export interface MatchAttempt {
  * tried for each name and year. Answers the trip reason when the tenant has now crossed a limit (the lockout
  * is then set), so the caller can refuse the whole batch without matching any of it.
  */
-export async function countAttempts(redis: Redis, settings: LimitSettings, tenant: string, attempts: readonly MatchAttempt[]): Promise<TripReason | undefined> {
+export async function countAttempts(
+  redis: Redis,
+  settings: LimitSettings,
+  tenant: string,
+  attempts: readonly MatchAttempt[],
+  db: Db,
+): Promise<TripReason | undefined> {
   if (attempts.length === 0) return undefined;
-  return guarded(async () => {
+  const reason = await guarded(async (): Promise<TripReason | undefined> => {
     const pipeline = redis.multi();
     for (const attempt of attempts) {
       const cards = createHash('sha256').update([...attempt.cardIdentifiers].sort().join('\n')).digest('base64url').slice(0, 16);
@@ -95,30 +140,41 @@ export async function countAttempts(redis: Redis, settings: LimitSettings, tenan
       pipeline.sadd(datesKey, attempt.birthDateHash).expire(datesKey, settings.windowSeconds, 'NX').scard(datesKey);
     }
     const results = (await pipeline.exec()) as [null, number][];
-    let reason: TripReason | undefined;
-    for (let i = 0; i < attempts.length && !reason; i++) {
-      if (results[i * 6 + 2]![1] > settings.cardVariantsPerPerson) reason = 'card-variants';
-      else if (results[i * 6 + 5]![1] > settings.birthDateVariantsPerName) reason = 'birth-date-variants';
+    for (let i = 0; i < attempts.length; i++) {
+      if (results[i * 6 + 2]![1] > settings.cardVariantsPerPerson) return 'card-variants';
+      if (results[i * 6 + 5]![1] > settings.birthDateVariantsPerName) return 'birth-date-variants';
     }
-    if (reason) await lock(redis, settings, tenant, reason);
-    return reason;
+    return undefined;
   }, undefined);
+  if (reason) await lock(db, redis, settings, tenant, reason);
+  return reason;
 }
 
 /** Adds `count` unmatched members to the tenant's window; answers the trip reason when that crosses the limit. */
-export async function countUnmatched(redis: Redis, settings: LimitSettings, tenant: string, count: number): Promise<TripReason | undefined> {
+export async function countUnmatched(redis: Redis, settings: LimitSettings, tenant: string, count: number, db: Db): Promise<TripReason | undefined> {
   if (count === 0) return undefined;
-  return guarded(async () => {
+  const reason = await guarded(async (): Promise<TripReason | undefined> => {
     const key = `bf:unmatched:${tenant}`;
     const [[, total]] = (await redis.multi().incrby(key, count).expire(key, settings.windowSeconds, 'NX').exec()) as [[null, number], [null, number]];
-    if (total <= settings.unmatchedPerWindow) return undefined;
-    await lock(redis, settings, tenant, 'unmatched-requests');
-    return 'unmatched-requests';
+    return total <= settings.unmatchedPerWindow ? undefined : 'unmatched-requests';
   }, undefined);
+  if (reason) await lock(db, redis, settings, tenant, reason);
+  return reason;
 }
 
-async function lock(redis: Redis, settings: LimitSettings, tenant: string, reason: TripReason): Promise<void> {
-  await redis.set(`lockout:${tenant}`, reason, 'EX', settings.lockoutSeconds);
+/**
+ * Locks the tenant out in both stores, each on its own: Postgres (the source of truth, which survives a Redis
+ * loss; a later trip extends, never shortens) and Redis (the copy). A store that fails is skipped.
+ */
+async function lock(db: Db, redis: Redis, settings: LimitSettings, tenant: string, reason: TripReason): Promise<void> {
+  await Promise.all([
+    guarded(async () => {
+      await sql`
+        INSERT INTO tenant_lockouts (tenant, reason, locked_at, until) VALUES (${tenant}, ${reason}, now(), now() + make_interval(secs => ${settings.lockoutSeconds}))
+        ON CONFLICT (tenant) DO UPDATE SET reason = excluded.reason, locked_at = excluded.locked_at, until = greatest(tenant_lockouts.until, excluded.until)`.execute(db);
+    }, undefined),
+    guarded(async () => void (await redis.set(lockoutKey(tenant), reason, 'EX', settings.lockoutSeconds)), undefined),
+  ]);
 }
 
 /**
