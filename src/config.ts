@@ -64,6 +64,8 @@ const configSchema = z
     BATCH_LOCK_SECONDS: z.coerce.number().int().min(1).default(30),
     BATCH_RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(5),
     BATCH_RETENTION_HOURS: z.coerce.number().positive().default(72),
+    // How often the workers rebuild queue entries lost from Redis (docs/redis-loss.md).
+    QUEUE_RECONCILE_SECONDS: z.coerce.number().positive().default(30),
     OIDC_ISSUER: z.url().optional(),
     OIDC_JWKS_URL: z.url().optional(),
     OIDC_AUDIENCE: z.string().min(1).default('member-match'),
@@ -110,6 +112,7 @@ const configSchema = z
       oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
       devMode: env.DEV_MODE,
       runWorkers: env.RUN_WORKERS,
+      queueReconcileSeconds: env.QUEUE_RECONCILE_SECONDS,
       review: { slaHours: env.REVIEW_SLA_HOURS, leaseSeconds: env.REVIEW_LEASE_SECONDS, retryAfterSeconds: env.REVIEW_RETRY_AFTER_SECONDS },
       batch: {
         bulkMaxMembers: env.BULK_MAX_MEMBERS,

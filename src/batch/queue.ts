@@ -1,4 +1,4 @@
-import { FlowProducer, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
@@ -30,17 +30,21 @@ interface ChunkData {
   chunk: number;
 }
 
+const failFast = (redisUrl: string) => ({ ...redisConnection(redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+
 export function createBatchFlowProducer(redisUrl: string, keyPrefix: string): FlowProducer {
-  return new FlowProducer({
-    prefix: `${keyPrefix}bull`,
-    connection: { ...redisConnection(redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 },
-  });
+  return new FlowProducer({ prefix: `${keyPrefix}bull`, connection: failFast(redisUrl) });
+}
+
+/** The batch queue itself, for the reconciler to look up which entries still exist. */
+export function createBatchQueue(redisUrl: string, keyPrefix: string): Queue {
+  return new Queue(BATCH_QUEUE, { prefix: `${keyPrefix}bull`, connection: failFast(redisUrl) });
 }
 
 const DISPATCH_TIMEOUT_MS = 5_000;
 
 /** Hands a job's chunks to the queue and records that it did. Throws if Redis does not take them in time. */
-export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Promise<void> {
+export async function dispatchJob(db: Db, flow: FlowProducer, job: Pick<BatchJob, 'id' | 'kind'>): Promise<void> {
   const chunks = await chunkRanges(db, job.id);
   await withDeadline(
     flow.add({
@@ -48,7 +52,7 @@ export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Pr
       queueName: BATCH_QUEUE,
       data: { jobId: job.id, kind: job.kind, chunk: -1 } satisfies ChunkData,
       // The parent only marks the job completed; it retries like a chunk if the database is briefly away.
-      opts: { jobId: job.id, attempts: CHUNK_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 86_400 } },
+      opts: { jobId: finalizeJobId(job.id), attempts: CHUNK_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 86_400 } },
       children: chunks
         .filter((c) => !c.done)
         .map((c) => ({
@@ -56,7 +60,7 @@ export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Pr
           queueName: BATCH_QUEUE,
           data: { jobId: job.id, kind: job.kind, chunk: c.chunk } satisfies ChunkData,
           opts: {
-            jobId: `${job.id}-c${c.chunk}`,
+            jobId: chunkJobId(job.id, c.chunk),
             attempts: CHUNK_ATTEMPTS,
             backoff: { type: 'exponential', delay: 1_000 },
             failParentOnFailure: true,
@@ -69,6 +73,44 @@ export async function dispatchJob(db: Db, flow: FlowProducer, job: BatchJob): Pr
     'batch queue did not answer in time',
   );
   await markDispatched(db, job.id);
+}
+
+const finalizeJobId = (jobId: string) => jobId;
+const chunkJobId = (jobId: string, chunk: number) => `${jobId}-c${chunk}`;
+
+/**
+ * The reconciler's half for batch jobs (Redis lost its data, or part of it): a job that Postgres says is
+ * dispatched and still queued or running must have its `finalize` parent and every chunk not yet done in the
+ * queue; where any is gone, the job is dispatched again. Answers how many jobs it re-dispatched.
+ *
+ * Dispatching again is safe while entries do exist, so several reconcilers (one per worker process) may race:
+ * the job ids derive from the job, BullMQ adds a flow atomically and treats an id it already holds as a
+ * duplicate (an existing chunk is re-attached to the same parent, a missing one is added to it), and a chunk
+ * that runs twice finds itself done in Postgres (`done_at`) and writes nothing.
+ */
+export async function reconcileBatchJobs(db: Db, queue: Queue, flow: FlowProducer): Promise<number> {
+  const live = await db
+    .selectFrom('batch_jobs')
+    .select(['id', 'kind'])
+    .where('state', 'in', ['queued', 'running'])
+    .where('dispatched_at', 'is not', null)
+    .where('kind', 'in', Object.keys(PLANNERS) as JobKind[])
+    .orderBy('created_at')
+    .limit(500)
+    .execute();
+  let redispatched = 0;
+  for (const job of live) {
+    const pending = (await chunkRanges(db, job.id)).filter((c) => !c.done);
+    const ids = [finalizeJobId(job.id), ...pending.map((c) => chunkJobId(job.id, c.chunk))];
+    const states = await withDeadline(Promise.all(ids.map((id) => queue.getJobState(id))), DISPATCH_TIMEOUT_MS, 'batch queue did not answer in time');
+    if (!states.includes('unknown')) continue;
+    // Only while the job still runs: it may have finished since it was listed (its entries then go away).
+    const still = await db.selectFrom('batch_jobs').select('id').where('id', '=', job.id).where('state', 'in', ['queued', 'running']).executeTakeFirst();
+    if (!still) continue;
+    await dispatchJob(db, flow, { id: job.id, kind: job.kind as JobKind });
+    redispatched++;
+  }
+  return redispatched;
 }
 
 /**

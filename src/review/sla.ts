@@ -10,13 +10,17 @@ import { CASE_JOB, REVIEW_QUEUE, SLA_JOB } from './outbox-relay.js';
 /**
  * The review worker: consumes the `review` queue. A case announcement needs nothing more (claims go through
  * Postgres); an SLA check that fires while its case is still open escalates it — priority up, so it is
- * claimed first, and an audit event.
+ * claimed first, and an audit event — and records when (`sla_escalated_at`).
+ *
+ * With `once`, a case already escalated by its SLA timer is left alone: that is how the timer runs, so a timer
+ * that the queue reconciler re-armed after a Redis loss (or that two reconcilers re-armed at once) never
+ * escalates a case twice.
  */
-export async function escalateIfOpen(db: Db, caseId: string): Promise<boolean> {
+export async function escalateIfOpen(db: Db, caseId: string, options: { once?: boolean } = {}): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const escalated = await sql<{ id: string; priority: number }>`
-      UPDATE review_cases SET priority = priority + 1, version = version + 1, updated_at = now()
-      WHERE id = ${caseId} AND status <> 'decided' RETURNING id, priority`.execute(trx);
+      UPDATE review_cases SET priority = priority + 1, version = version + 1, updated_at = now(), sla_escalated_at = coalesce(sla_escalated_at, now())
+      WHERE id = ${caseId} AND status <> 'decided' ${options.once ? sql`AND sla_escalated_at IS NULL` : sql``} RETURNING id, priority`.execute(trx);
     const row = escalated.rows[0];
     if (!row) return false;
     reviewEscalations.inc();
@@ -34,7 +38,7 @@ export function startReviewWorker(db: Db, redisUrl: string, keyPrefix: string, l
   const worker = new Worker(
     REVIEW_QUEUE,
     async (job: Job<{ caseId: string }>) => {
-      if (job.name === SLA_JOB && (await escalateIfOpen(db, job.data.caseId))) {
+      if (job.name === SLA_JOB && (await escalateIfOpen(db, job.data.caseId, { once: true }))) {
         logger.warn({ reviewCase: job.data.caseId }, 'review case overdue: escalated');
       }
       return job.name === CASE_JOB ? 'announced' : 'checked';
