@@ -72,6 +72,14 @@ const configSchema = z
     OIDC_ROLES_CLAIM: z.string().min(1).default('roles'),
     DEV_MODE: booleanFlag.prefault('false'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // The runtime database role and the anchored audit trail: docs/audit.md.
+    APP_DATABASE_URL: z.url().optional(),
+    MIGRATE_ON_START: booleanFlag.prefault('true'),
+    STATE_DIR: z.string().min(1).optional(),
+    AUDIT_KEY: z.string().min(32).optional(),
+    AUDIT_KEY_FILE: z.string().min(1).optional(),
+    AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   })
   .refine((env) => env.TLS_PORT === undefined || (env.TLS_CERT_FILE && env.TLS_KEY_FILE && env.TLS_CLIENT_CA_FILE), {
     message: 'TLS_PORT needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE',
@@ -137,6 +145,15 @@ const configSchema = z
         internalReviewCasesPerHour: env.REVIEW_CASES_PER_HOUR_INTERNAL,
       },
       logLevel: env.LOG_LEVEL,
+      appDatabaseUrl: env.APP_DATABASE_URL,
+      migrateOnStart: env.MIGRATE_ON_START,
+      audit: {
+        key: env.AUDIT_KEY,
+        keyFile: env.AUDIT_KEY_FILE,
+        stateDir: env.STATE_DIR,
+        checkpointFile: env.AUDIT_CHECKPOINT_FILE,
+        checkpointIntervalSeconds: env.AUDIT_CHECKPOINT_INTERVAL_SECONDS,
+      },
     };
   });
 

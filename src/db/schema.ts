@@ -116,6 +116,23 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+/** One row: where the keyed (HMAC) chain starts, and the chain's id that checkpoints name (migration 0012). */
+export interface AuditChainTable {
+  chain_id: Generated<string>;
+  keyed_from_seq: string;
+  algorithm: 'hmac-sha256';
+  created_at: Generated<Date>;
+}
+
+/** A copy of each signed checkpoint; the anchors are the checkpoint file and the log stream (docs/audit.md). */
+export interface AuditCheckpointsTable {
+  seq: string;
+  hash: string;
+  signed_at: Date | string;
+  key_id: string;
+  signature: string;
+}
+
 export interface SigningKeysTable {
   kid: string;
   alg: string;
@@ -221,6 +238,8 @@ export interface Database {
   consents: ConsentsTable;
   member_links: MemberLinksTable;
   audit_events: AuditEventsTable;
+  audit_chain: AuditChainTable;
+  audit_checkpoints: AuditCheckpointsTable;
   signing_keys: SigningKeysTable;
   service_secrets: ServiceSecretsTable;
   member_blocking_keys: MemberBlockingKeysTable;

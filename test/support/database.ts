@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Db } from '../../src/db/database.js';
 
 const serverUrl = process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+// The audit key and checkpoint file default to the local state directory (docs/audit.md): tests get one of
+// their own per test process, never the developer's.
+process.env.XDG_STATE_HOME = mkdtempSync(path.join(tmpdir(), 'mm-test-state-'));
 
 export interface TestDatabase {
   db: Db;
@@ -10,7 +17,10 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database of its own for one test file: tests never share rows. */
+/**
+ * A fresh, migrated database of its own for one test file: tests never share rows. `db` connects as the owner
+ * (DATABASE_URL's user); a service started on `url` runs as the runtime role.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `mm_test_${randomBytes(6).toString('hex')}`;
   const url = `${serverUrl}/${name}`;
