@@ -3,7 +3,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { projectFile } from './project-files.js';
 import type { Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openRuntimeDatabase } from './db/database.js';
+import { configureAuditTrail } from './audit/settings.js';
+import { startAuditCheckpointer } from './audit/checkpoints.js';
 import { loadPhiHashKey } from './identity/secrets.js';
 import { loadOrCreateSigningKey } from './identity/signing-keys.js';
 import { createAccessTokenVerifier } from './identity/access-tokens.js';
@@ -31,9 +33,13 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Opens (creating and migrating) the database, connects Redis, loads keys and builds the app. */
+/**
+ * Opens the database (creating and migrating it as the owner, then connecting as the runtime role: docs/audit.md),
+ * connects Redis, loads keys and builds the app.
+ */
 export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps> {
-  const db = await openDatabase(config.databaseUrl);
+  configureAuditTrail(config.audit);
+  const db = await openRuntimeDatabase(config);
   const redis = createRedis(config.redisUrl, config.redisKeyPrefix);
   redis.on('error', (error: Error) => logger.warn({ errName: error.name }, 'redis connection problem'));
   const signingKey = await loadOrCreateSigningKey(db);
@@ -72,6 +78,8 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const deps = await buildDeps(config, logger);
+  // Signed checkpoints of the audit chain's head, outside the database (one process at a time takes one).
+  const checkpointer = startAuditCheckpointer(deps.db, logger);
   const app = createApp(deps);
   const server = createServer(app);
   server.keepAliveTimeout = 5_000;
@@ -111,6 +119,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await deps.authFailures?.stop();
+      await checkpointer.stop();
       await deps.reviewQueue?.close().catch(() => undefined);
       await deps.batchFlow?.close().catch(() => undefined);
       await deps.db.destroy();

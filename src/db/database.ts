@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -71,10 +71,113 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-/** Creates the database if needed, opens it and applies pending migrations. */
+/**
+ * Creates the database if needed, opens it as the owner (DATABASE_URL), applies pending migrations and grants
+ * the runtime role its privileges. For migrations and the operator's CLI; the service itself runs as the
+ * runtime role ({@link openRuntimeDatabase}).
+ */
 export async function openDatabase(databaseUrl: string, poolSize?: number): Promise<Db> {
   await ensureDatabaseExists(databaseUrl);
   const db = createDb(databaseUrl, poolSize);
   await migrateToLatest(db);
+  await grantRuntimeRole(db);
   return db;
+}
+
+/**
+ * The role the service (API and workers) runs as: it may read and write the working tables, but only INSERT
+ * and SELECT the append-only audit tables; it owns nothing, so it cannot disable their triggers, and it is no
+ * superuser, so it cannot set `session_replication_role`. Roles are cluster-wide; its privileges are granted
+ * per database, after every migration (so tables added later are covered). docs/audit.md.
+ */
+export const RUNTIME_ROLE = 'member_match_app';
+/** Tables the runtime role may only INSERT into and SELECT from. A new append-only table joins this list. */
+export const APPEND_ONLY_TABLES = ['audit_events', 'audit_chain', 'audit_checkpoints'] as const;
+const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
+/** Serialises grants within one database (processes starting together); advisory locks are per database. */
+const GRANT_LOCK_KEY = 0x6d6d_a0d3;
+
+/** Creates the runtime role if it does not exist (idempotent, and safe when several processes race) and grants it its privileges in this database. */
+export async function grantRuntimeRole(owner: Db): Promise<void> {
+  const role = sql.id(RUNTIME_ROLE);
+  const exists = async () => (await sql`SELECT 1 FROM pg_roles WHERE rolname = ${RUNTIME_ROLE}`.execute(owner)).rows.length > 0;
+  if (!(await exists())) {
+    try {
+      await sql`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS`.execute(owner);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // 42710 duplicate_object / 23505: another process (another test database, another instance) created it first.
+      if (code !== '42710' && code !== '23505') {
+        if (code === '42501') {
+          throw new Error(`the database role ${RUNTIME_ROLE} does not exist and DATABASE_URL's user may not create it: create it (docs/audit.md)`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+    }
+  }
+  await owner.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${GRANT_LOCK_KEY})`.execute(trx);
+    await sql`GRANT USAGE ON SCHEMA public TO ${role}`.execute(trx);
+    await sql`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`.execute(trx);
+    await sql`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`.execute(trx);
+    const appendOnly = sql.join(APPEND_ONLY_TABLES.map((t) => sql.table(t)));
+    await sql`REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON ${appendOnly} FROM ${role}`.execute(trx);
+    await sql`REVOKE INSERT, UPDATE, DELETE ON ${sql.join(MIGRATION_TABLES.map((t) => sql.table(t)))} FROM ${role}`.execute(trx);
+  });
+}
+
+/** The runtime role's connection: APP_DATABASE_URL, or DATABASE_URL with the runtime role as its user and no password. */
+export function runtimeDatabaseUrl(config: { databaseUrl: string; appDatabaseUrl?: string | undefined }): string {
+  if (config.appDatabaseUrl) return config.appDatabaseUrl;
+  const url = new URL(config.databaseUrl);
+  url.username = RUNTIME_ROLE;
+  url.password = '';
+  return url.toString();
+}
+
+/**
+ * The service's database: unless MIGRATE_ON_START=false, first creates and migrates it as the owner (a
+ * short-lived connection, closed again); then connects as the runtime role, and refuses to run if that role
+ * could rewrite the audit trail.
+ */
+export async function openRuntimeDatabase(
+  config: { databaseUrl: string; appDatabaseUrl?: string | undefined; migrateOnStart: boolean },
+  poolSize?: number,
+): Promise<Db> {
+  if (config.migrateOnStart) await (await openDatabase(config.databaseUrl, 2)).destroy();
+  const db = createDb(runtimeDatabaseUrl(config), poolSize);
+  try {
+    await assertRuntimeRole(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
+/** Throws unless the connection's role is confined as {@link RUNTIME_ROLE} should be. */
+export async function assertRuntimeRole(db: Db): Promise<void> {
+  const { rows } = await sql<{ user: string; too_much: string[] }>`
+    SELECT current_user AS user, array_remove(ARRAY[
+      CASE WHEN r.rolsuper THEN 'superuser' END,
+      CASE WHEN r.rolbypassrls THEN 'bypassrls' END,
+      CASE WHEN r.rolreplication THEN 'replication' END,
+      CASE WHEN pg_has_role(current_user, c.relowner, 'USAGE') THEN 'owns audit_events' END,
+      CASE WHEN has_any_column_privilege(c.oid, 'UPDATE') THEN 'UPDATE' END,
+      CASE WHEN has_table_privilege(c.oid, 'DELETE') THEN 'DELETE' END,
+      CASE WHEN has_table_privilege(c.oid, 'TRUNCATE') THEN 'TRUNCATE' END,
+      CASE WHEN has_table_privilege(c.oid, 'TRIGGER') THEN 'TRIGGER' END
+    ], NULL) AS too_much
+    FROM pg_roles r, pg_class c
+    WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass`.execute(db);
+  const found = rows[0];
+  if (!found) throw new Error('the runtime database connection cannot see audit_events: is the database migrated?');
+  if (found.too_much.length > 0) {
+    throw new Error(
+      `the runtime database role ${found.user} could rewrite the audit trail (${found.too_much.join(', ')}): ` +
+        `the service must connect as a role like ${RUNTIME_ROLE} (APP_DATABASE_URL), not the owner (docs/audit.md)`,
+    );
+  }
 }
