@@ -19,7 +19,8 @@ interface Started {
   child: ChildProcess;
   /** Parsed JSON log lines, as they arrive. */
   lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
+  /** The exit code, or the signal that ended the process (`SIGABRT`, …) when it did not exit by itself. */
+  exited: Promise<number | string>;
 }
 
 async function start(entry: string, readyMessage: string): Promise<Started> {
@@ -35,7 +36,7 @@ async function start(entry: string, readyMessage: string): Promise<Started> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: Record<string, unknown>[] = [];
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const exited = once(child, 'exit').then(([code, signal]) => (code as number | null) ?? (signal as string));
   const ready = new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const parsed = JSON.parse(line) as Record<string, unknown>;
