@@ -81,11 +81,14 @@ export function loadPolicyEngine(
   // runs once per distinct request rather than on every HTTP request. Besides the cost, this keeps the
   // Wasm call out of the hot path: under load on Node 20.20 we saw V8 abort ("Fatal error … unreachable
   // code" in Deoptimizer::DoComputeBuiltinContinuation) when a lazy deoptimisation hit the frame calling
-  // into Cedar's Wasm module (README "Known issues").
+  // into Cedar's Wasm module (README "Known issues"). POLICY_DECISION_MEMO=false turns the memo off: a
+  // diagnostic for re-testing that abort on a new runtime (docs/runtime.md), never for production.
+  const memoise = decisionMemoEnabled();
   const memo = new Map<string, PolicyDecision>();
   return {
     version,
     decide(request) {
+      if (!memoise) return evaluate(request);
       const key = JSON.stringify([request.principal, request.action, request.resource, request.context]);
       const known = memo.get(key);
       if (known) return known;
@@ -122,6 +125,11 @@ export function loadPolicyEngine(
 
 /** Distinct policy requests remembered (oldest forgotten first): a few per registered client and action. */
 const DECISION_MEMO_SIZE = 10_000;
+
+/** The decision memo is on unless POLICY_DECISION_MEMO is `false` (or `0`, `no`): a diagnostic switch. */
+function decisionMemoEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !['false', '0', 'no'].includes((env.POLICY_DECISION_MEMO ?? '').trim().toLowerCase());
+}
 
 /** The Cedar request for an actor doing a business action. */
 export function policyRequest(actor: Actor, action: BusinessAction, resource: ResourceRef): PolicyRequest {
