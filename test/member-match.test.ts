@@ -197,7 +197,8 @@ describe('POST /fhir/Patient/$member-match', () => {
   });
 
   it('persists nothing when the audit write fails, and answers 503', async () => {
-    const db = ts.service.deps.db;
+    // The owner's connection: the service's own (runtime) role may not touch the audit table's triggers.
+    const db = ts.database.db;
     const linksBefore = await db.selectFrom('member_links').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     await sql`CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`.execute(db);
     await sql`CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit()`.execute(db);
