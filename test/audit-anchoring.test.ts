@@ -20,7 +20,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'mm-audit-anchoring-'));
 const checkpointFile = path.join(stateDir, 'checkpoints.jsonl');
-const settings = configureAuditTrail({ key: randomBytes(32).toString('base64url'), checkpointFile, checkpointIntervalSeconds: 300 });
+const settings = configureAuditTrail({ key: randomBytes(32).toString('base64url'), keyFile: undefined, stateDir, checkpointFile, checkpointIntervalSeconds: 300 });
 
 const logLines: string[] = [];
 const logger = pino(

@@ -31,7 +31,7 @@ export async function bulkMemberMatchKickOff(deps: AppDeps, { actor, audit }: Op
   const members = parseBulkMemberMatchRequest(request.body, deps.config.batch.bulkMaxMembers);
   // A locked tenant's bulk request is refused whole, before anything is stored; a lockout that trips while a
   // job runs answers its remaining members as not matched (src/pipeline/plan.ts).
-  const lockedFor = await tenantLockout(deps.redis, authorityOf(actor));
+  const lockedFor = await tenantLockout(deps.redis, authorityOf(actor), deps.db);
   if (lockedFor > 0) throw new TooManyRequestsError('matching-locked', "this client's member matching is suspended after suspicious activity", lockedFor);
   const { job, created } = await startJob(
     deps,
