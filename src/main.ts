@@ -1,8 +1,8 @@
-import { loadConfigOrExit } from './config.js';
+import { loadConfigOrExit, type Config } from './config.js';
 import { startMetricsServer } from './http/metrics-server.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { startService } from './service.js';
-import { onStopSignal } from './shutdown.js';
+import { runUntilStopped, type Stoppable } from './shutdown.js';
 import { startWorkers } from './workers.js';
 
 /**
@@ -14,6 +14,10 @@ import { startWorkers } from './workers.js';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
+  await runUntilStopped(logger, () => start(config, logger));
+}
+
+async function start(config: Config, logger: Logger): Promise<Stoppable> {
   const service = await startService(config, logger);
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(config.metricsPort, config.host);
   logger.info(
@@ -21,12 +25,13 @@ async function main(): Promise<void> {
     'member-match listening',
   );
   const workers = config.runWorkers ? await startWorkers(config, service.deps.db, logger) : undefined;
-
-  onStopSignal(logger, async () => {
-    await workers?.stop();
-    await service.close();
-    await metricsServer?.close();
-  });
+  return {
+    async stop() {
+      await workers?.stop();
+      await service.close();
+      await metricsServer?.close();
+    },
+  };
 }
 
 main().catch((error: unknown) => {

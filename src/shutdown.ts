@@ -33,3 +33,20 @@ export function onStopSignal(logger: Logger, stop: () => Promise<void>): void {
   process.on('SIGTERM', handle);
   process.on('SIGINT', handle);
 }
+
+/** What a started process can be asked to do when a stop signal comes. */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a process entry point: starts it with the stop handlers in place before anything it starts can announce
+ * readiness (a signal sent on seeing "listening" must find the handler, or the default action kills the process
+ * ungracefully). A signal during start-up waits for the start to finish, then stops what it started.
+ */
+export async function runUntilStopped(logger: Logger, start: () => Promise<Stoppable>): Promise<void> {
+  // No handler can run between these two statements: a signal is handled on a later turn of the event loop.
+  const started = start();
+  onStopSignal(logger, async () => (await started).stop());
+  await started;
+}

@@ -1,7 +1,7 @@
-import { loadConfigOrExit } from './config.js';
+import { loadConfigOrExit, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
-import { createLogger } from './logger.js';
-import { onStopSignal } from './shutdown.js';
+import { createLogger, type Logger } from './logger.js';
+import { runUntilStopped, type Stoppable } from './shutdown.js';
 import { startWorkers } from './workers.js';
 
 /**
@@ -12,14 +12,20 @@ import { startWorkers } from './workers.js';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
+  await runUntilStopped(logger, () => start(config, logger));
+}
+
+async function start(config: Config, logger: Logger): Promise<Stoppable> {
   // Enough connections for every chunk in flight to run its candidate queries and its write together.
   const db = await openDatabase(config.databaseUrl, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
   logger.info('member-match workers running');
-  onStopSignal(logger, async () => {
-    await workers.stop();
-    await db.destroy();
-  });
+  return {
+    async stop() {
+      await workers.stop();
+      await db.destroy();
+    },
+  };
 }
 
 main().catch((error: unknown) => {
