@@ -140,6 +140,7 @@ async function main(): Promise<void> {
       BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
       REVIEW_CASES_PER_HOUR: '1000000',
       REVIEW_CASES_PER_HOUR_INTERNAL: '1000000',
+      METRICS_PORT: '0',
     };
     const api = start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
     // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker alone.

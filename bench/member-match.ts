@@ -149,6 +149,7 @@ async function main(): Promise<void> {
         BRUTE_FORCE_CARD_VARIANTS: '1000000',
         BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
         REVIEW_CASES_PER_HOUR: '1000000',
+        METRICS_PORT: '0',
       },
       stdio: ['ignore', process.env.BENCH_SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     });

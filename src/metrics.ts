@@ -1,8 +1,9 @@
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * Prometheus metrics (prom-client). One registry per process; `GET /metrics` serves it to loopback clients
- * only (scrape through a sidecar or an internal port). Labels never carry identifiers or demographics.
+ * Prometheus metrics (prom-client). One registry per process; `GET /metrics` on the metrics listener
+ * (`METRICS_PORT`, src/http/metrics-server.ts), never on the API port. Labels never carry identifiers or
+ * demographics.
  */
 export const metrics = new Registry();
 collectDefaultMetrics({ register: metrics });
