@@ -57,7 +57,7 @@ interface Prepared {
   permit: ConsentPermit | undefined;
   normalized: NormalizedPerson;
   requestKey: string;
-  attempt: MatchAttempt;
+  attempt: MatchAttempt | undefined;
 }
 
 export async function planMatches(
@@ -82,7 +82,8 @@ export async function planMatches(
   const now = deps.now?.() ?? new Date();
   const live: Prepared[] = [];
   inputs.forEach((input, index) => {
-    const attempt = attemptOf(deps.phiHashKey, input);
+    // Keyed hashes for the brute-force counters and the audit trail: only doors that disclose count attempts.
+    const attempt = discloses ? attemptOf(deps.phiHashKey, input) : undefined;
     let permit: ConsentPermit | undefined;
     if (discloses) {
       const consent = evaluateHrexConsent(input.consent, {
@@ -97,7 +98,7 @@ export async function planMatches(
           reasonCode: consent.reason,
           message: consent.message,
           consentDecision: `deny:${consent.reason}`,
-          details: { demographicsHash: attempt.demographicsHash },
+          details: { demographicsHash: attempt!.demographicsHash },
           effects: {},
         };
         return;
@@ -117,7 +118,7 @@ export async function planMatches(
   // 3. Brute-force attempts, counted before anything is resolved (partner doors: they disclose).
   const fresh = live.filter((p) => !p.input.reviewCase);
   if (discloses) {
-    const trip = await countAttempts(redis, config.limits, authority.tenant, fresh.map((p) => p.attempt), deps.db);
+    const trip = await countAttempts(redis, config.limits, authority.tenant, fresh.map((p) => p.attempt!), deps.db);
     if (trip) {
       tripped(deps, authority, trip, alert);
       for (const p of live) plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
@@ -228,7 +229,7 @@ async function resolveAll(deps: PipelineDeps, people: readonly Prepared[]): Prom
 const PEOPLE_PER_QUERY = 50;
 
 function planFromCase(review: ReviewCase, p: Prepared, memberIds: Map<string, string>): MatchPlan {
-  const details = { demographicsHash: p.attempt.demographicsHash, method: 'manual-review', reviewCase: review.id };
+  const details = { ...hashDetails(p), method: 'manual-review', reviewCase: review.id };
   const consentDecision = p.permit ? 'permit' : undefined;
   if (review.status !== 'decided') {
     return { outcome: 'review-pending', reasonCode: 'review-pending', reviewCaseId: review.id, band: 'review', consentDecision, details: { ...details, decision: 'review' }, effects: {} };
@@ -255,7 +256,7 @@ function planFromDecision(deps: PipelineDeps, authority: Authority, p: Prepared,
     band: scoreBand(deps.config.matchThresholds, decision.top[0]),
     probability: decision.top[0]?.probability,
     consentDecision: p.permit ? 'permit' : undefined,
-    details: { demographicsHash: p.attempt.demographicsHash, ...decisionDetails(decision, options.explain ?? false) },
+    details: { ...hashDetails(p), ...decisionDetails(decision, options.explain ?? false) },
     decision,
   };
   switch (decision.outcome) {
@@ -315,6 +316,11 @@ function decisionDetails(decision: MatchDecision, explain: boolean): Record<stri
       ...(explain ? { explanation: c.explanation } : {}),
     })),
   };
+}
+
+/** The demographics hash an audit event keeps, where the door computed one. */
+function hashDetails(p: Prepared): { demographicsHash?: string } {
+  return p.attempt ? { demographicsHash: p.attempt.demographicsHash } : {};
 }
 
 /**
