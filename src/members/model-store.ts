@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { sql } from 'kysely';
 import type { Db, DbOrTx } from '../db/database.js';
 import { projectFile } from '../project-files.js';
@@ -36,11 +37,25 @@ export async function saveModel(db: DbOrTx, model: StoredModel, activate: boolea
   if (activate) await activateModel(db, model.version);
 }
 
+/** The channel on which an activation is announced (payload: the new active version). */
+export const MODEL_CHANNEL = 'member_match_model';
+/** Serialises activations (two at once would both clear the old flag and collide on the one-active index). */
+const ACTIVATE_LOCK_KEY = 0x6d6d_a0d4;
+
+/**
+ * Makes `version` the active model in one transaction (its own, or the caller's): the old flag is cleared, the
+ * new one set and a NOTIFY sent together, so no reader ever sees zero or two active models, and listeners hear
+ * of the change exactly when it commits. Running providers also check the active version on every call
+ * ({@link createModelProvider}), so once this returns the next request anywhere is scored by `version`.
+ */
 export async function activateModel(db: DbOrTx, version: string): Promise<void> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => activateModel(trx, version));
+  await sql`SELECT pg_advisory_xact_lock(${ACTIVATE_LOCK_KEY})`.execute(db);
   const exists = await db.selectFrom('match_models').select('version').where('version', '=', version).executeTakeFirst();
   if (!exists) throw new Error(`no model with version ${version}`);
   await db.updateTable('match_models').set({ active: false }).where('active', '=', true).where('version', '!=', version).execute();
   await db.updateTable('match_models').set({ active: true, activated_at: new Date() }).where('version', '=', version).execute();
+  await sql`SELECT pg_notify(${MODEL_CHANNEL}, ${version})`.execute(db);
 }
 
 export async function listModels(db: DbOrTx) {
@@ -64,20 +79,117 @@ export async function ensureActiveModel(db: Db): Promise<MatchModel> {
   return (await loadActiveModel(db))!;
 }
 
-const MODEL_CACHE_MS = 30_000;
+export interface ModelProviderOptions {
+  /**
+   * A connection string (the runtime role's) for a dedicated LISTEN connection: on an activation's NOTIFY the
+   * provider loads the new model at once, so the request that first sees it does not pay for the load. Without
+   * it (or while that connection is down) the per-call version check alone keeps the model exact.
+   */
+  listenUrl?: string;
+  /** Called after every reload, with the new version (tests, logs). */
+  onReload?: (version: string, cause: 'request' | 'notify') => void;
+  /** Called when the LISTEN connection fails (it is re-opened after `reconnectMs`). */
+  onListenError?: (error: unknown) => void;
+  reconnectMs?: number;
+}
+
+export type ModelProvider = (() => Promise<MatchModel>) & { close(): Promise<void> };
 
 /**
- * The active model for a long-running process: read at start (installing the default if needed), then
- * re-read at most every 30 s so `member-match model activate` takes effect without a restart.
+ * The active model for a long-running process. It is read at start (installing the default if needed); then
+ * every call checks the active row's version — one indexed single-row query that ships the parameters only
+ * when the version differs from the cached one — so a request that starts after `model activate` (or an index
+ * import that refreshed the term frequencies) has returned is scored by the new model, in every process.
+ * Calls that arrive while a check is running share the next check (never one that started before they
+ * arrived), so under load the checks are batched. If the check fails (database unreachable) the cached model
+ * is used; the request cannot read candidates then anyway. With `listenUrl`, NOTIFY preloads the new model.
  */
-export async function createModelProvider(db: Db, cacheMs = MODEL_CACHE_MS): Promise<() => Promise<MatchModel>> {
+export async function createModelProvider(db: Db, options: ModelProviderOptions = {}): Promise<ModelProvider> {
   let model = await ensureActiveModel(db);
-  let readAt = Date.now();
-  return async () => {
-    if (Date.now() - readAt > cacheMs) {
-      readAt = Date.now();
-      model = (await loadActiveModel(db)) ?? model;
+
+  const check = async (cause: 'request' | 'notify'): Promise<MatchModel> => {
+    const row = await db
+      .selectFrom('match_models')
+      .select(['version', sql<ModelParameters | null>`CASE WHEN version = ${model.version} THEN NULL ELSE parameters END`.as('parameters')])
+      .where('active', '=', true)
+      .executeTakeFirst();
+    if (row?.parameters && row.version !== model.version) {
+      model = { version: row.version, parameters: row.parameters };
+      options.onReload?.(row.version, cause);
     }
     return model;
+  };
+
+  // Single flight with one follower: a caller joins the check that starts next, never one already running.
+  let running: Promise<MatchModel> | undefined;
+  let next: Promise<MatchModel> | undefined;
+  const start = (cause: 'request' | 'notify'): Promise<MatchModel> => {
+    const p = check(cause)
+      .catch(() => model)
+      .finally(() => {
+        if (running === p) running = undefined;
+      });
+    running = p;
+    return p;
+  };
+  const current = (cause: 'request' | 'notify'): Promise<MatchModel> => {
+    if (!running) return start(cause);
+    next ??= running.then(() => {
+      next = undefined;
+      return start(cause);
+    });
+    return next;
+  };
+
+  const listener = options.listenUrl ? listenForActivations(options.listenUrl, () => void current('notify'), options) : undefined;
+  const provider = (() => current('request')) as ModelProvider;
+  provider.close = async () => {
+    await listener?.close();
+  };
+  return provider;
+}
+
+/** A dedicated LISTEN connection that re-opens itself after a loss; each (re)connect also triggers a check. */
+function listenForActivations(url: string, onChange: () => void, options: ModelProviderOptions): { close(): Promise<void> } {
+  let closed = false;
+  let client: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const retry = (error: unknown) => {
+    options.onListenError?.(error);
+    const dead = client;
+    client = undefined;
+    void dead?.end().catch(() => undefined);
+    if (!closed && !timer) timer = setTimeout(connect, options.reconnectMs ?? 1_000).unref();
+  };
+  const connect = () => {
+    timer = undefined;
+    if (closed) return;
+    const c = new pg.Client({ connectionString: url });
+    client = c;
+    c.on('notification', (message) => {
+      if (message.channel === MODEL_CHANNEL) onChange();
+    });
+    c.on('error', (error) => {
+      if (client === c) retry(error);
+    });
+    c.on('end', () => {
+      if (client === c && !closed) retry(new Error('LISTEN connection ended'));
+    });
+    c.connect()
+      .then(() => c.query(`LISTEN ${MODEL_CHANNEL}`))
+      .then(() => onChange()) // an activation may have been missed while disconnected
+      .catch((error: unknown) => {
+        if (client === c) retry(error);
+      });
+  };
+  connect();
+  return {
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    },
   };
 }

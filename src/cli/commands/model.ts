@@ -43,7 +43,7 @@ export function registerModelCommands(program: Command): void {
   model
     .command('activate')
     .argument('<version>')
-    .description('make a stored model the active one (servers pick it up within 30 s)')
+    .description('make a stored model the active one (running servers score the next request with it)')
     .action((version: string) => withDb((db) => db.transaction().execute((trx) => activateModel(trx, version))));
   model
     .command('list')
