@@ -23,7 +23,7 @@ export interface AppDeps {
   phiHashKey: string;
   /** The Cedar policy set (src/policy/cedar), validated against its schema at start-up. */
   policy: PolicyEngine;
-  /** The active matching model, re-read from the database at most every 30 s. */
+  /** The active matching model, checked against the active version on every call (docs/model-activation.md). */
   matchModel: () => Promise<MatchModel>;
   version: string;
   /** The BullMQ review queue, for the staff dashboard (absent in tests that do not need it). */
