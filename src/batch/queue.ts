@@ -101,6 +101,14 @@ export async function reconcileBatchJobs(db: Db, queue: Queue, flow: FlowProduce
   let redispatched = 0;
   for (const job of live) {
     const pending = (await chunkRanges(db, job.id)).filter((c) => !c.done);
+    // Every chunk is done in Postgres: finish the job here, whatever the queue says. After a Redis loss a
+    // re-added chunk can share its id with the one a worker was still finishing, and BullMQ may then leave the
+    // finalize parent waiting for a child it will never hear from. completeJob is the finalize step itself,
+    // conditional and idempotent, so a finalize that also runs changes nothing.
+    if (pending.length === 0) {
+      if (await completeJob(db, job.id)) redispatched++;
+      continue;
+    }
     const ids = [finalizeJobId(job.id), ...pending.map((c) => chunkJobId(job.id, c.chunk))];
     const states = await withDeadline(Promise.all(ids.map((id) => queue.getJobState(id))), DISPATCH_TIMEOUT_MS, 'batch queue did not answer in time');
     if (!states.includes('unknown')) continue;
