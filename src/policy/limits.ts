@@ -85,10 +85,42 @@ export async function lockoutRemaining(redis: Redis, tenant: string, db?: Db): P
 
 const lockoutKey = (tenant: string) => `lockout:${tenant}`;
 
+/**
+ * The lockouts Postgres holds, as this process last read them: the whole (small) table of lockouts in force,
+ * re-read at most every STORED_LOCKOUTS_MAX_AGE_MS, instead of one query per match request. Redis answers at once
+ * for a lockout tripped anywhere; this copy is what still holds when Redis has lost it (other processes see it
+ * within the interval; the reconciler also restores Redis). A lockout this process trips is added at once.
+ */
+const STORED_LOCKOUTS_MAX_AGE_MS = 1_000;
+const storedLockouts = new WeakMap<Db, { readAt: number; untilByTenant: Map<string, number>; reading?: Promise<void> }>();
+
 async function storedLockoutRemaining(db: Db, tenant: string): Promise<number> {
-  const row = await sql<{ seconds: number }>`
-    SELECT ceil(extract(epoch FROM until - now()))::int AS seconds FROM tenant_lockouts WHERE tenant = ${tenant} AND until > now()`.execute(db);
-  return row.rows[0]?.seconds ?? 0;
+  let copy = storedLockouts.get(db);
+  if (!copy) {
+    copy = { readAt: 0, untilByTenant: new Map() };
+    storedLockouts.set(db, copy);
+  }
+  if (Date.now() - copy.readAt > STORED_LOCKOUTS_MAX_AGE_MS) {
+    const current = copy;
+    current.reading ??= (async () => {
+      const rows = await sql<{ tenant: string; ms: number }>`
+        SELECT tenant, (extract(epoch FROM until - now()) * 1000)::float8 AS ms FROM tenant_lockouts WHERE until > now()`.execute(db);
+      const readAt = Date.now();
+      current.untilByTenant = new Map(rows.rows.map((r) => [r.tenant, readAt + r.ms]));
+      current.readAt = readAt;
+    })().finally(() => {
+      current.reading = undefined;
+    });
+    await current.reading;
+  }
+  const until = copy.untilByTenant.get(tenant);
+  return until === undefined ? 0 : Math.max(0, Math.ceil((until - Date.now()) / 1000));
+}
+
+function rememberStoredLockout(db: Db, tenant: string, seconds: number): void {
+  const copy = storedLockouts.get(db);
+  const until = Date.now() + seconds * 1000;
+  if (copy) copy.untilByTenant.set(tenant, Math.max(until, copy.untilByTenant.get(tenant) ?? 0));
 }
 
 /**
@@ -172,6 +204,7 @@ async function lock(db: Db, redis: Redis, settings: LimitSettings, tenant: strin
       await sql`
         INSERT INTO tenant_lockouts (tenant, reason, locked_at, until) VALUES (${tenant}, ${reason}, now(), now() + make_interval(secs => ${settings.lockoutSeconds}))
         ON CONFLICT (tenant) DO UPDATE SET reason = excluded.reason, locked_at = excluded.locked_at, until = greatest(tenant_lockouts.until, excluded.until)`.execute(db);
+      rememberStoredLockout(db, tenant, settings.lockoutSeconds);
     }, undefined),
     guarded(async () => void (await redis.set(lockoutKey(tenant), reason, 'EX', settings.lockoutSeconds)), undefined),
   ]);
