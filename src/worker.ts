@@ -1,5 +1,5 @@
 import { loadConfigOrExit, type Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openRuntimeDatabase } from './db/database.js';
 import { createLogger, type Logger } from './logger.js';
 import { runUntilStopped, type Stoppable } from './shutdown.js';
 import { startWorkers } from './workers.js';
@@ -16,8 +16,9 @@ async function main(): Promise<void> {
 }
 
 async function start(config: Config, logger: Logger): Promise<Stoppable> {
+  // As the runtime role, like the API (docs/audit.md): migrated first as the owner unless MIGRATE_ON_START=false.
   // Enough connections for every chunk in flight to run its candidate queries and its write together.
-  const db = await openDatabase(config.databaseUrl, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
+  const db = await openRuntimeDatabase(config, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
   logger.info('member-match workers running');
   return {
