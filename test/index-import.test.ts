@@ -3,21 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIndexImport } from '../src/batch/index-import.js';
-import type { JobOwner } from '../src/batch/jobs.js';
 import { ensureActiveModel, loadActiveModel } from '../src/members/model-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { TEST_OPERATOR } from './support/service.js';
 
 /** Importing our own eligibility roster as a tracked job: new, changed, ended and reinstated members. */
 const SYSTEM = 'http://example.org/old-payer/identifiers/member';
-const OPERATOR: JobOwner = {
-  actorClass: 'human',
-  subject: 'local:test',
-  clientId: 'cli:test',
-  organization: { system: 'http://hl7.org/fhir/sid/us-npi', value: '9876543210' },
-  protocol: 'local',
-  tokenJti: '',
-  scopes: [],
-};
 
 let t: TestDatabase;
 let dir: string;
@@ -43,7 +34,7 @@ const endedOf = async (memberId: string) =>
 describe('index import job', () => {
   it('imports, reports the job, and keeps the model’s name frequencies in step with the index', async () => {
     const before = (await loadActiveModel(t.db))!.version;
-    const { job, created } = await runIndexImport(t.db, await file('day1.csv', demo), { memberIdentifierSystem: SYSTEM, owner: OPERATOR, full: true });
+    const { job, created } = await runIndexImport(t.db, await file('day1.csv', demo), { memberIdentifierSystem: SYSTEM, owner: TEST_OPERATOR, full: true });
     expect(created).toBe(true);
     expect(job).toMatchObject({ kind: 'index-import', state: 'completed', totalRows: demo.length - 1, rowsDone: demo.length - 1 });
     const summary = job.summary as { inserted: number; updated: number; unchanged: number };
@@ -59,7 +50,7 @@ describe('index import job', () => {
     expect(audit[0]!.details).toMatchObject({ batchJob: job.id, inserted: summary.inserted, authProtocol: 'local' });
 
     // The same file again is the same job, already done.
-    const again = await runIndexImport(t.db, await file('day1.csv', demo), { memberIdentifierSystem: SYSTEM, owner: OPERATOR, full: true });
+    const again = await runIndexImport(t.db, await file('day1.csv', demo), { memberIdentifierSystem: SYSTEM, owner: TEST_OPERATOR, full: true });
     expect(again).toMatchObject({ created: false, job: { id: job.id } });
   });
 
@@ -67,7 +58,7 @@ describe('index import job', () => {
     const withoutTaylor = demo.filter((line) => !line.startsWith('10017,'));
     const moved = withoutTaylor.map((line) => (line.startsWith('10001,') ? line.replace('5 Sample St,Austin,TX,73301', '9 New Rd,Boston,MA,02108') : line));
     const day2 = [...moved, '20001,N200,self,Nina,,Newman,,1999-09-09,female,1 First St,Reno,NV,89501,,,CVN200,GRP1,PLN1,2026-01-01,'];
-    const { job } = await runIndexImport(t.db, await file('day2.csv', day2), { memberIdentifierSystem: SYSTEM, owner: OPERATOR, full: true });
+    const { job } = await runIndexImport(t.db, await file('day2.csv', day2), { memberIdentifierSystem: SYSTEM, owner: TEST_OPERATOR, full: true });
     expect(job.summary).toMatchObject({ inserted: 1, updated: 1, ended: 1, reinstated: 0 });
     expect(await endedOf('10017')).toBeInstanceOf(Date);
     expect(await endedOf('10001')).toBeNull();
@@ -83,7 +74,7 @@ describe('index import job', () => {
 
   it('reinstates an ended member a later file carries again, even in a partial import', async () => {
     const taylor = demo.filter((line) => line.startsWith('10017,'));
-    const { job } = await runIndexImport(t.db, await file('taylor.csv', [demo[0]!, ...taylor]), { memberIdentifierSystem: SYSTEM, owner: OPERATOR, full: false });
+    const { job } = await runIndexImport(t.db, await file('taylor.csv', [demo[0]!, ...taylor]), { memberIdentifierSystem: SYSTEM, owner: TEST_OPERATOR, full: false });
     expect(job.summary).toMatchObject({ reinstated: 1, ended: 0, unchanged: 1 });
     expect(await endedOf('10017')).toBeNull();
     // A partial import ends no one.
@@ -91,7 +82,7 @@ describe('index import job', () => {
   });
 
   it('records a failed import as a failed job', async () => {
-    await expect(runIndexImport(t.db, await file('broken.csv', ['name,dob', 'x,y']), { memberIdentifierSystem: SYSTEM, owner: OPERATOR, full: true })).rejects.toThrow();
+    await expect(runIndexImport(t.db, await file('broken.csv', ['name,dob', 'x,y']), { memberIdentifierSystem: SYSTEM, owner: TEST_OPERATOR, full: true })).rejects.toThrow();
     const failed = await t.db.selectFrom('batch_jobs').select(['state', 'error']).where('kind', '=', 'index-import').where('state', '=', 'failed').execute();
     expect(failed).toHaveLength(1);
     expect(await endedOf('10012')).toBeNull();

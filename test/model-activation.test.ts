@@ -5,7 +5,6 @@ import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIndexImport } from '../src/batch/index-import.js';
-import type { JobOwner } from '../src/batch/jobs.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { runtimeDatabaseUrl } from '../src/db/database.js';
 import { activateModel, createModelProvider, loadActiveModel, saveModel } from '../src/members/model-store.js';
@@ -18,6 +17,7 @@ import {
   registerTestPartner,
   ROSTER_HEADER,
   startTestService,
+  TEST_OPERATOR,
   type TestService,
 } from './support/service.js';
 
@@ -40,15 +40,6 @@ const MORE_ROWS = [
   'K301-01,K301,self,Rahul,,Mehta,,1978-04-30,male,77 Birch Ln,Tulsa,OK,74103,,,CVK301,GRP9,PLN1,2022-01-01,',
 ];
 
-const OPERATOR: JobOwner = {
-  actorClass: 'human',
-  subject: 'local:test',
-  clientId: 'cli:test',
-  organization: { system: 'http://hl7.org/fhir/sid/us-npi', value: '9876543210' },
-  protocol: 'local',
-  tokenJti: '',
-  scopes: [],
-};
 
 let ts: TestService;
 let token: string;
@@ -123,7 +114,7 @@ describe('model activation reaches a running service at once', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mm-model-activation-'));
     const file = path.join(dir, 'roster.csv');
     await writeFile(file, [ROSTER_HEADER, ...ROWS, ...MORE_ROWS].join('\n') + '\n');
-    const { job } = await runIndexImport(ts.service.deps.db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem, owner: OPERATOR, full: false });
+    const { job } = await runIndexImport(ts.service.deps.db, file, { memberIdentifierSystem: ts.config.memberIdentifierSystem, owner: TEST_OPERATOR, full: false });
     const summary = job.summary as { model: string; modelChanged: boolean };
     expect(summary.modelChanged).toBe(true);
     expect(summary.model).toMatch(/\+tf[0-9a-f]{8}$/);

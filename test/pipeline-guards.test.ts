@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentToken, bulkMatch, bulkMatchedReferences, memberMatchRequest, reconcileRoster, rosterOf, workloadToken, type TestPerson } from './support/doors.js';
 import {
+  CONFLICT_PAIR_ROWS,
   HL7_EXAMPLE_MEMBER_ROW,
   importRows,
   latestAuditEvents,
@@ -37,15 +38,7 @@ beforeAll(async () => {
   workers = await startTestWorkers(ts);
   await importRows(ts, [
     HL7_EXAMPLE_MEMBER_ROW,
-    // Pairs that fit a request equally well: any request about them is a conflict, so goes to review.
-    '30001,L200,self,Sam,,Lee,,2001-01-01,male,,,,,,,CL1,,,,',
-    '30002,L200,child,Sam,,Lee,,2001-01-01,male,,,,,,,CL2,,,,',
-    '30003,L300,self,Kim,,Park,,1990-05-05,female,,,,,,,CP1,,,,',
-    '30004,L300,child,Kim,,Park,,1990-05-05,female,,,,,,,CP2,,,,',
-    '30005,L400,self,Ray,,Diaz,,1985-03-03,male,,,,,,,CD1,,,,',
-    '30006,L400,child,Ray,,Diaz,,1985-03-03,male,,,,,,,CD2,,,,',
-    '30007,L500,self,Lou,,Chen,,1970-07-07,male,,,,,,,CC1,,,,',
-    '30008,L500,child,Lou,,Chen,,1970-07-07,male,,,,,,,CC2,,,,',
+    ...CONFLICT_PAIR_ROWS,
   ]);
 }, 60_000);
 afterAll(async () => {

@@ -4,10 +4,7 @@ import { sql } from 'kysely';
 import type { Coverage, Parameters } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
-import { generatePartnerKeyPair, type PartnerKeyPair } from '../src/cli/partner-tools.js';
-import { exchangeWorkloadToken, mintWorkloadToken } from '../src/cli/workload-tools.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
-import { registerWorkload } from '../src/identity/workloads.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { createReviewQueue, reconcileReviewTimers, SLA_JOB } from '../src/review/outbox-relay.js';
 import { openCase } from '../src/review/review-cases.js';
@@ -21,13 +18,13 @@ import {
   startTestWorkers,
   type TestService,
 } from './support/service.js';
+import { workloadToken } from './support/doors.js';
 
 /**
  * Redis restarted empty (here: every key under this test's prefix deleted; never FLUSHALL, other tests share
  * the server). Postgres is the source of truth: the workers' reconciler re-dispatches the running roster job,
  * re-arms the SLA timers of open review cases, and the lockout holds because Postgres keeps it.
  */
-const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const DEMO_ROSTER = new URL('../fixtures/demo-roster.csv', import.meta.url);
 const demoRows = readFileSync(DEMO_ROSTER, 'utf8').trim().split('\n');
 
@@ -70,14 +67,6 @@ async function ensureWorkers(): Promise<void> {
   workers ??= await startTestWorkers(ts);
 }
 
-async function workloadToken(): Promise<string> {
-  const keys: PartnerKeyPair = await generatePartnerKeyPair('ES384');
-  const subject = 'system:serviceaccount:batch:reconciler';
-  await registerWorkload(ts.service.deps.db, { name: subject, issuer: ISSUER, subject, audience: 'member-match', jwks: keys.publicJwks, scopes: ['roster:reconcile'] });
-  const platformToken = await mintWorkloadToken({ issuer: ISSUER, subject, audience: 'member-match', privateJwk: keys.privateJwk });
-  return (await exchangeWorkloadToken(`${ts.url}/oauth/token`, platformToken, 'roster:reconcile')).body.access_token as string;
-}
-
 describe('Redis restarted empty', () => {
   it('completes a running roster job (23 of 24 chunks done) with each row decided exactly once', async () => {
     const db = ts.service.deps.db;
@@ -86,7 +75,7 @@ describe('Redis restarted empty', () => {
     const rows = members.length * 6;
     const response = await fetch(`${ts.url}/rosters`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await workloadToken()}`, 'content-type': 'text/csv' },
+      headers: { authorization: `Bearer ${await workloadToken(ts, 'system:serviceaccount:batch:reconciler')}`, 'content-type': 'text/csv' },
       body,
     });
     expect(response.status).toBe(202);

@@ -4,6 +4,7 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { startMetricsServer } from '../src/http/metrics-server.js';
 import { devIdpToken } from '../src/identity/humans.js';
 import {
+  CONFLICT_PAIR_ROWS,
   importRows,
   latestAuditEvents,
   NEW_PAYER_ORG,
@@ -20,17 +21,7 @@ let token: string;
 
 beforeAll(async () => {
   ts = await startTestService({ DEV_MODE: 'true', REVIEW_LEASE_SECONDS: '2', REVIEW_RETRY_AFTER_SECONDS: '60' });
-  // Pairs of records that fit a request equally well: every request about them is a conflict → review.
-  await importRows(ts, [
-    '30001,L200,self,Sam,,Lee,,2001-01-01,male,,,,,,,CL1,,,,',
-    '30002,L200,child,Sam,,Lee,,2001-01-01,male,,,,,,,CL2,,,,',
-    '30003,L300,self,Kim,,Park,,1990-05-05,female,,,,,,,CP1,,,,',
-    '30004,L300,child,Kim,,Park,,1990-05-05,female,,,,,,,CP2,,,,',
-    '30005,L400,self,Ray,,Diaz,,1985-03-03,male,,,,,,,CD1,,,,',
-    '30006,L400,child,Ray,,Diaz,,1985-03-03,male,,,,,,,CD2,,,,',
-    '30007,L500,self,Lou,,Chen,,1970-07-07,male,,,,,,,CC1,,,,',
-    '30008,L500,child,Lou,,Chen,,1970-07-07,male,,,,,,,CC2,,,,',
-  ]);
+  await importRows(ts, CONFLICT_PAIR_ROWS);
   token = await partnerToken(ts, await registerTestPartner(ts));
 });
 afterAll(() => ts?.stop());

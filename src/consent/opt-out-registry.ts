@@ -33,8 +33,7 @@ export async function clearOptOut(db: DbOrTx, memberUuid: string): Promise<boole
 }
 
 export async function optOutStatus(db: DbOrTx, memberUuid: string): Promise<OptOutStatus | undefined> {
-  const row = await db.selectFrom('sharing_opt_outs').select('status').where('member_uuid', '=', memberUuid).executeTakeFirst();
-  return row?.status as OptOutStatus | undefined;
+  return (await optedOutMembers(db, [memberUuid])).get(memberUuid);
 }
 
 export async function listOptOuts(db: DbOrTx) {

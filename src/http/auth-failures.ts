@@ -40,6 +40,8 @@ const OTHER_SOURCES = 'other';
 
 export function createAuthFailureGuard(db: Db, logger: Logger, settings: AuthFailureSettings, now: () => number = Date.now): AuthFailureGuard {
   let counts = new Map<string, SourceCount>();
+  /** Finished minutes waiting to be written. */
+  let pending: [string, SourceCount][] = [];
   const minuteOf = (ms: number) => Math.floor(ms / 60_000);
   const entry = (source: string | undefined): SourceCount => {
     const minute = minuteOf(now());
@@ -56,8 +58,6 @@ export function createAuthFailureGuard(db: Db, logger: Logger, settings: AuthFai
     }
     return count;
   };
-  /** Finished minutes waiting to be written. */
-  let pending: [string, SourceCount][] = [];
 
   async function flush(all = false): Promise<void> {
     const current = minuteOf(now());

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/database.js';
+import type { CandidateQuery } from '../matching/engine.js';
 import type { PersonFields } from '../matching/record.js';
 import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
 
@@ -61,11 +62,6 @@ const candidateColumns = sql`
      SELECT c.subscriber_id AS v FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
      UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
      UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers`;
-
-export interface CandidateQuery {
-  blockKeys: readonly string[];
-  cardValues: readonly string[];
-}
 
 /**
  * Candidate retrieval in one round trip, for one query or a batch of them (a batch chunk asks for all its
@@ -138,11 +134,6 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
     else lookup.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit });
   }
   return lookups;
-}
-
-/** Candidates for one query: a batch of one. */
-export async function findCandidateMembers(db: DbOrTx, query: CandidateQuery & { blockCap: number }): Promise<CandidateLookup> {
-  return (await findCandidateMembersBatch(db, [query], query.blockCap))[0]!;
 }
 
 /** The demographics and identifiers of the given members (model training samples them). */

@@ -290,7 +290,7 @@ function planFromDecision(deps: PipelineDeps, authority: Authority, p: Prepared,
 }
 
 /** Where the best candidate's probability falls against the thresholds: `high`, `review`, `low`, or `none`. */
-export function scoreBand(thresholds: DecisionThresholds, best: ScoredCandidate | undefined): string {
+function scoreBand(thresholds: DecisionThresholds, best: ScoredCandidate | undefined): string {
   if (!best) return 'none';
   if (best.probability >= thresholds.upper) return 'high';
   if (best.probability >= thresholds.lower) return 'review';

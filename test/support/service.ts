@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { registerPartnerClient } from '../../src/identity/partner-clients.js';
+import type { JobOwner } from '../../src/batch/jobs.js';
 import { importRoster } from '../../src/members/roster-import.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion, type PartnerKeyPair } from '../../src/cli/partner-tools.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -126,6 +127,32 @@ export const ROSTER_HEADER =
 /** Imports CSV rows (without header) through the real roster importer. */
 /** The HL7 example member (Patricia Ann Person, member id 55678, coverage DH10001235) as a roster row. */
 export const HL7_EXAMPLE_MEMBER_ROW = '55678,DH10001235,self,Patricia,Ann,Person,,1974-12-25,female,100 Example Way,Springfield,IL,62701,555-0100,,DH10001235,CB135,B37FC,2011-05-23,2012-05-23';
+
+/**
+ * Pairs of records that fit a request about them equally well (Sam Lee, Kim Park, Ray Diaz, Lou Chen, each
+ * twice under one subscriber): every request about one of them is a conflict, so goes to review.
+ */
+export const CONFLICT_PAIR_ROWS = [
+  '30001,L200,self,Sam,,Lee,,2001-01-01,male,,,,,,,CL1,,,,',
+  '30002,L200,child,Sam,,Lee,,2001-01-01,male,,,,,,,CL2,,,,',
+  '30003,L300,self,Kim,,Park,,1990-05-05,female,,,,,,,CP1,,,,',
+  '30004,L300,child,Kim,,Park,,1990-05-05,female,,,,,,,CP2,,,,',
+  '30005,L400,self,Ray,,Diaz,,1985-03-03,male,,,,,,,CD1,,,,',
+  '30006,L400,child,Ray,,Diaz,,1985-03-03,male,,,,,,,CD2,,,,',
+  '30007,L500,self,Lou,,Chen,,1970-07-07,male,,,,,,,CC1,,,,',
+  '30008,L500,child,Lou,,Chen,,1970-07-07,male,,,,,,,CC2,,,,',
+];
+
+/** An operator at the command line, as the owner of an index-import job. */
+export const TEST_OPERATOR: JobOwner = {
+  actorClass: 'human',
+  subject: 'local:test',
+  clientId: 'cli:test',
+  organization: { system: 'http://hl7.org/fhir/sid/us-npi', value: '9876543210' },
+  protocol: 'local',
+  tokenJti: '',
+  scopes: [],
+};
 
 export async function importRows(ts: TestService, rows: string[]): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mm-roster-'));
