@@ -86,16 +86,32 @@ export class UnsupportedMediaTypeError extends AppError {
   readonly issueType: IssueType = 'not-supported';
 }
 
+/** 405: the path exists, but not for this method; `allow` lists the methods it answers (the Allow header). */
+export class MethodNotAllowedError extends AppError {
+  readonly status = 405;
+  readonly issueType: IssueType = 'not-supported';
+
+  constructor(readonly allow: readonly string[]) {
+    super('method-not-allowed', `this endpoint answers ${allow.join(', ')} only`);
+  }
+}
+
 /** 409: the resource is not in a state that allows this (a lease not held, a case already decided). */
 export class ConflictError extends AppError {
   readonly status = 409;
   readonly issueType: IssueType = 'business-rule';
 }
 
-/** 412: an If-Match precondition is missing or stale (optimistic concurrency). */
+/** 412: an If-Match precondition is stale (optimistic concurrency). */
 export class PreconditionFailedError extends AppError {
   readonly status = 412;
   readonly issueType: IssueType = 'business-rule';
+}
+
+/** 428: a change that needs If-Match was sent without it (RFC 6585): the client must read the ETag first. */
+export class PreconditionRequiredError extends AppError {
+  readonly status = 428;
+  readonly issueType: IssueType = 'required';
 }
 
 /** 422: well-formed, but a business rule says no (no match, consent cannot be honoured, …). */

@@ -1,18 +1,31 @@
 import type { CapabilityStatement } from 'fhir/r4.js';
+import { statSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { projectFile } from '../project-files.js';
 
 export const MEMBER_MATCH_DEFINITION = 'http://hl7.org/fhir/us/davinci-hrex/OperationDefinition/member-match';
 export const BULK_MEMBER_MATCH_DEFINITION = 'http://hl7.org/fhir/us/davinci-pdex/OperationDefinition/BulkMemberMatch';
 
-export function capabilityStatement(config: Config, softwareVersion: string): CapabilityStatement {
+/**
+ * The statement's `date` is when this build was made, so it changes when the software (and so what it states)
+ * does: SOURCE_DATE_EPOCH when the build sets it (the reproducible-builds convention), else the day
+ * package.json was last written (a release bumps its version there; an image copies it at build time).
+ */
+export function releaseDate(env: NodeJS.ProcessEnv = process.env): string {
+  const epoch = Number(env.SOURCE_DATE_EPOCH);
+  const when = env.SOURCE_DATE_EPOCH && Number.isFinite(epoch) ? new Date(epoch * 1000) : statSync(projectFile('package.json')).mtime;
+  return when.toISOString().slice(0, 10);
+}
+
+export function capabilityStatement(config: Config, softwareVersion: string, date = releaseDate()): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
-    date: '2026-11-23',
+    date,
     kind: 'instance',
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'application/json'],
-    software: { name: 'member-match', version: softwareVersion },
+    software: { name: 'member-match', version: softwareVersion, releaseDate: date },
     implementation: { description: 'Payer-to-payer member match (disclosing payer)', url: config.fhirBaseUrl },
     instantiates: ['http://hl7.org/fhir/us/davinci-hrex/CapabilityStatement/hrex-server'],
     rest: [

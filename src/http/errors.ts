@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import {
   AppError,
   InvalidRequestError,
+  MethodNotAllowedError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   TooManyRequestsError,
@@ -86,7 +87,8 @@ function sendError(req: Request, res: Response, error: AppError): void {
     res.status(status).set('Cache-Control', 'no-store').json({ error: oauthError, error_description: error.message });
     return;
   }
-  if (error.status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+  if (error.status === 401) res.set('WWW-Authenticate', wwwAuthenticate(error));
+  if (error instanceof MethodNotAllowedError) res.set('Allow', error.allow.join(', '));
   if (error.status === 503) res.set('Retry-After', '5');
   if (error instanceof TooManyRequestsError || error instanceof ReviewPendingError) res.set('Retry-After', String(error.retryAfterSeconds));
   res
@@ -102,6 +104,14 @@ function sendError(req: Request, res: Response, error: AppError): void {
         }),
       ),
     );
+}
+
+/**
+ * RFC 6750 §3.1: a request that sent no token gets the bare challenge (no error code); one whose token failed
+ * gets `invalid_token`.
+ */
+function wwwAuthenticate(error: AppError): string {
+  return error.code === 'token-missing' ? 'Bearer realm="member-match"' : 'Bearer realm="member-match", error="invalid_token"';
 }
 
 function sendInternal(req: Request, res: Response): void {

@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import { writeRequestAudit, type RequestAudit, type RequestResult } from '../../audit/request-audit.js';
 import type { Db } from '../../db/database.js';
 import type { Actor } from '../../identity/actor.js';
+import { withoutEmptyArrays } from '../../fhir/resources.js';
 
 /**
  * FHIR operations are adapters: each parses its input, calls the domain, and *returns* what to answer. They
@@ -34,7 +35,10 @@ export async function sendResult(db: Db, audit: RequestAudit, res: Response, res
     return;
   }
   const contentType = result.contentType ?? 'application/fhir+json';
-  res.type(contentType).send(contentType.endsWith('ndjson') ? String(result.body) : JSON.stringify(result.body));
+  if (contentType.endsWith('ndjson')) res.type(contentType).send(String(result.body));
+  // A FHIR resource goes out without empty arrays; plain JSON (a bulk-data manifest, whose `error: []` the
+  // Bulk Data spec requires) as built.
+  else res.type(contentType).send(JSON.stringify(contentType === 'application/fhir+json' ? withoutEmptyArrays(result.body) : result.body));
 }
 
 /** A success answer with a FHIR resource. */

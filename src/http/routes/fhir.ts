@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { jsonBody } from '../body.js';
-import { NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
+import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { formatOrganization, type Actor } from '../../identity/actor.js';
 import type { ResourceRef } from '../../policy/cedar-policy.js';
@@ -51,11 +51,14 @@ export function fhirRouter(deps: AppDeps): Router {
 
   router.post('/Patient/$member-match', auditAs('member-match'), authenticated, matching, ...fhirJson(deps.config.maxBodyBytes),
     run((req, context) => memberMatchOperation(deps, { ...context, respondAsync: respondAsync(req) }, req.body)));
+  // Before /Patient/:id, which would otherwise read "$member-match" as a Patient id and answer 404.
+  router.all('/Patient/$member-match', auditAs('member-match'), methodNotAllowed('POST'));
   router.get('/member-match-status/:caseId', auditAs('member-match-status'), authenticated, matching,
     run((req, context) => memberMatchStatusOperation(deps, context, req.params.caseId as string)));
 
   router.post('/Group/$bulk-member-match', auditAs('bulk-member-match'), authenticated, bulkMatching, ...fhirJson(deps.config.batch.bulkMaxBodyBytes),
     run((req, context) => bulkMemberMatchKickOff(deps, context, { body: req.body, respondAsync: respondAsync(req), outputFormat: req.query._outputFormat })));
+  router.all('/Group/$bulk-member-match', auditAs('bulk-member-match'), methodNotAllowed('POST'));
   router.get('/bulk-member-match-status/:jobId', auditAs('bulk-member-match-status'), authenticated, bulkMatching,
     run((req, context) => bulkMemberMatchStatus(deps, context, req.params.jobId as string)));
   router.get('/bulk-member-match-status/:jobId/:file', auditAs('bulk-member-match-output'), authenticated, bulkMatching,
@@ -63,13 +66,29 @@ export function fhirRouter(deps: AppDeps): Router {
   router.delete('/bulk-member-match-status/:jobId', auditAs('bulk-member-match-cancel'), authenticated, bulkMatching,
     run((req, context) => bulkMemberMatchCancel(deps, context, req.params.jobId as string)));
 
-  router.get('/Patient', auditAs('patient-search'), authenticated, reading, run((req, context) => patientSearch(deps, context, req.query)));
+  router.get('/Patient', auditAs('patient-search'), authenticated, reading, run((req, context) => patientSearch(deps, context, req.query, req.originalUrl)));
   router.get('/Patient/:id', auditAs('patient-read'), authenticated, reading, run((req, context) => patientRead(deps, context, req.params.id as string)));
+
+  // A known path asked with a method it does not answer: 405 with Allow, not 404 (HEAD follows GET).
+  router.all('/metadata', auditAs('capabilities'), methodNotAllowed('GET'));
+  router.all('/.well-known/smart-configuration', auditAs('smart-configuration'), methodNotAllowed('GET'));
+  router.all('/member-match-status/:caseId', auditAs('member-match-status'), methodNotAllowed('GET'));
+  router.all('/bulk-member-match-status/:jobId', auditAs('bulk-member-match-status'), methodNotAllowed('GET', 'DELETE'));
+  router.all('/bulk-member-match-status/:jobId/:file', auditAs('bulk-member-match-output'), methodNotAllowed('GET'));
+  router.all('/Patient', auditAs('patient-search'), methodNotAllowed('GET'));
+  router.all('/Patient/:id', auditAs('patient-read'), methodNotAllowed('GET'));
 
   router.use(auditAs('unknown'), () => {
     throw new NotFoundError('unknown-route', 'no such FHIR endpoint on this server');
   });
   return router;
+}
+
+/** The last handler of a path: every method not routed above it is refused with the ones that are. */
+function methodNotAllowed(...allow: string[]): RequestHandler {
+  return () => {
+    throw new MethodNotAllowedError(allow);
+  };
 }
 
 const requireFhirJson: RequestHandler = (req, _res, next) => {

@@ -81,7 +81,8 @@ export function smartConfiguration(deps: AppDeps) {
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
     grant_types_supported: ['client_credentials', TOKEN_EXCHANGE_GRANT],
-    scopes_supported: [...PARTNER_SCOPES, ...WORKLOAD_SCOPES],
+    // Partners and workloads share the bulk scope: listed once.
+    scopes_supported: [...new Set([...PARTNER_SCOPES, ...WORKLOAD_SCOPES])],
     response_types_supported: ['token'],
     capabilities: ['client-confidential-asymmetric'],
   };

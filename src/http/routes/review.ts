@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { jsonBody } from '../body.js';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
-import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../../errors.js';
+import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from '../../errors.js';
 import type { PersonFields } from '../../matching/record.js';
 import { findMemberSummary } from '../../members/member-index.js';
 import type { BusinessAction, ResourceRef } from '../../policy/cedar-policy.js';
@@ -17,10 +17,15 @@ import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAc
  */
 const QUEUE: ResourceRef = { type: 'ReviewQueue', id: 'review' };
 
-/** The case version a reviewer last saw, from If-Match (the case ETag): required for every change. */
+/**
+ * The case version a reviewer last saw, from If-Match (the case ETag): required for every change. Absent →
+ * 428 (RFC 6585: read the case first); present but not one of our ETags → 412, as a stale one would be.
+ */
 function expectedVersion(req: Request): number {
-  const ifMatch = /^"?(\d+)"?$/.exec(req.headers['if-match'] ?? '');
-  if (!ifMatch) throw new PreconditionFailedError('if-match-required', 'send the case ETag in If-Match');
+  const header = req.headers['if-match'];
+  if (header === undefined || header.trim() === '') throw new PreconditionRequiredError('if-match-required', 'send the case ETag in If-Match');
+  const ifMatch = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  if (!ifMatch) throw new PreconditionFailedError('if-match-unknown', 'If-Match is not an ETag of this case; reload the case');
   return Number(ifMatch[1]);
 }
 

@@ -2,6 +2,7 @@ import { bulkContentHash, bulkResultGroups, bulkResultParameters, parseBulkMembe
 import { startJob } from '../../../batch/job-service.js';
 import { cancelJob, deleteJob, findOwnJob, jobOwner, rowsWithResults, type BatchJob } from '../../../batch/jobs.js';
 import { InvalidRequestError, NotFoundError, ProcessingFailedError, TooManyRequestsError } from '../../../errors.js';
+import { withoutEmptyArrays } from '../../../fhir/resources.js';
 import { authorityOf } from '../../../pipeline/authority.js';
 import { tenantLockout } from '../../../pipeline/plan.js';
 import { inProgressHeaders, jobWork } from '../../async-status.js';
@@ -72,7 +73,7 @@ export async function bulkMemberMatchOutput(deps: AppDeps, context: OperationCon
   const group = RESULT_GROUPS.find((g) => `${g.parameter}.ndjson` === file);
   if (job.state !== 'completed' || !group) throw new NotFoundError('not-found', 'no such output file');
   const groups = bulkResultGroups(deps.config, job, await rowsWithResults<BulkMemberRow>(deps.db, job.id));
-  return { ...ok(`${JSON.stringify(groups[group.parameter])}\n`), contentType: NDJSON };
+  return { ...ok(`${JSON.stringify(withoutEmptyArrays(groups[group.parameter]))}\n`), contentType: NDJSON };
 }
 
 /**

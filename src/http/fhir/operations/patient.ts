@@ -20,7 +20,8 @@ export async function patientRead(deps: AppDeps, context: OperationContext, id: 
   return ok(minimalPatient(deps.config.memberIdentifierSystem, member));
 }
 
-export async function patientSearch(deps: AppDeps, context: OperationContext, query: Record<string, unknown>): Promise<OperationResult> {
+/** `requestUrl` is the path and query as asked (under /fhir): the Bundle's self link repeats the search. */
+export async function patientSearch(deps: AppDeps, context: OperationContext, query: Record<string, unknown>, requestUrl: string): Promise<OperationResult> {
   const identifier = singleQueryParam(query, 'identifier');
   const token = identifier ? (parseSystemValue(identifier) ?? { system: undefined, value: identifier }) : undefined;
   const unsupported = Object.keys(query).filter((k) => k !== 'identifier' && !k.startsWith('_'));
@@ -31,7 +32,7 @@ export async function patientSearch(deps: AppDeps, context: OperationContext, qu
   const member = ours ? await linkedMember(deps, context, await findMemberSummaryByMemberId(deps.db, token.value)) : undefined;
   const patients = member ? [minimalPatient(deps.config.memberIdentifierSystem, member)] : [];
   context.audit.details.total = patients.length;
-  return ok(searchsetBundle(`${deps.config.fhirBaseUrl}/Patient`, deps.config.fhirBaseUrl, patients));
+  return ok(searchsetBundle(selfLink(deps.config.fhirBaseUrl, requestUrl), deps.config.fhirBaseUrl, patients));
 }
 
 /** The member, if the caller's organisation holds a live link to it today; recorded on the audit event. */
@@ -39,6 +40,12 @@ async function linkedMember(deps: AppDeps, { actor, audit }: OperationContext, m
   if (!member || !(await liveLinkedMembers(deps.db, actor.organization, [member.id], new Date())).has(member.id)) return undefined;
   audit.memberRef = member.id;
   return member;
+}
+
+/** The search as asked, on the public base: `{fhirBase}/Patient?identifier=…` (the query kept as sent). */
+function selfLink(fhirBaseUrl: string, requestUrl: string): string {
+  const query = requestUrl.indexOf('?');
+  return `${fhirBaseUrl}/Patient${query >= 0 ? requestUrl.slice(query) : ''}`;
 }
 
 function singleQueryParam(query: Record<string, unknown>, name: string): string | undefined {
