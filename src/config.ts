@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { z } from 'zod';
 import { parseSystemValue } from './shared/system-value.js';
 
@@ -50,6 +51,9 @@ const configSchema = z
     TLS_KEY_FILE: z.string().min(1).optional(),
     TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
     RUN_WORKERS: booleanFlag.prefault('true'),
+    // API processes on PORT (node:cluster, src/cluster.ts; docs/scaling.md). Default: one per core the process
+    // may use (os.availableParallelism()), 1 with DEV_MODE.
+    WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
     REVIEW_SLA_HOURS: z.coerce.number().positive().default(24),
     REVIEW_LEASE_SECONDS: z.coerce.number().int().min(1).default(300),
     REVIEW_RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(3600),
@@ -120,6 +124,7 @@ const configSchema = z
       oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
       devMode: env.DEV_MODE,
       runWorkers: env.RUN_WORKERS,
+      webConcurrency: env.WEB_CONCURRENCY ?? (env.DEV_MODE ? 1 : os.availableParallelism()),
       queueReconcileSeconds: env.QUEUE_RECONCILE_SECONDS,
       review: { slaHours: env.REVIEW_SLA_HOURS, leaseSeconds: env.REVIEW_LEASE_SECONDS, retryAfterSeconds: env.REVIEW_RETRY_AFTER_SECONDS },
       batch: {

@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { announceClusterWorker, isClusterWorker, runClusterPrimary, runsQueueWorkersInCluster } from './cluster.js';
 import { loadConfigOrExit, type Config } from './config.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { createLogger, type Logger } from './logger.js';
@@ -10,21 +12,38 @@ import { startWorkers } from './workers.js';
  * metrics on METRICS_PORT. Run by Node itself (`npm start` execs `node --import tsx src/main.ts`; the image runs
  * `node dist/src/main.js`), so SIGTERM and SIGINT reach this process: it stops accepting connections, lets
  * in-flight requests and jobs finish, closes its pools and exits 0 (1 if that takes longer than 10 s).
+ *
+ * With WEB_CONCURRENCY > 1 this process becomes a `node:cluster` primary that forks that many API processes on
+ * the same port (src/cluster.ts): the queue workers run in the first of them only, and the primary alone
+ * serves the metrics port, summing theirs.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
+  if (cluster.isPrimary && config.webConcurrency > 1) {
+    await runClusterPrimary(config, logger, config.webConcurrency);
+    return;
+  }
   await runUntilStopped(logger, () => start(config, logger));
 }
 
 async function start(config: Config, logger: Logger): Promise<Stoppable> {
+  const inCluster = isClusterWorker();
   const service = await startService(config, logger);
-  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(config.metricsPort, config.host);
-  logger.info(
-    { url: service.url, tlsUrl: service.tlsUrl, metricsUrl: metricsServer && `${metricsServer.url}/metrics`, fhirBase: config.fhirBaseUrl },
-    'member-match listening',
-  );
-  const workers = config.runWorkers ? await startWorkers(config, service.deps.db, logger) : undefined;
+  const metricsServer = inCluster || config.metricsPort === undefined ? undefined : await startMetricsServer(config.metricsPort, config.host);
+  const runWorkers = config.runWorkers && (!inCluster || runsQueueWorkersInCluster());
+  if (!inCluster) {
+    logger.info(
+      { url: service.url, tlsUrl: service.tlsUrl, metricsUrl: metricsServer && `${metricsServer.url}/metrics`, fhirBase: config.fhirBaseUrl },
+      'member-match listening',
+    );
+  }
+  const workers = runWorkers ? await startWorkers(config, service.deps.db, logger) : undefined;
+  if (inCluster) {
+    // The primary logs `member-match listening` once every API process is.
+    logger.info({ url: service.url, tlsUrl: service.tlsUrl, pid: process.pid, queueWorkers: runWorkers }, 'API process listening');
+    announceClusterWorker(service.url, service.tlsUrl);
+  }
   return {
     async stop() {
       await workers?.stop();
