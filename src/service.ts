@@ -18,7 +18,8 @@ import { createRedis } from './redis.js';
 import { createModelProvider } from './members/model-store.js';
 import { loadPolicyEngine } from './policy/cedar-policy.js';
 import { createReviewQueue } from './review/outbox-relay.js';
-import { createBatchFlowProducer } from './batch/queue.js';
+import { createBatchFlowProducer, createBatchQueue } from './batch/queue.js';
+import { trackOperationalState } from './operational-gauges.js';
 
 const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
 
@@ -49,11 +50,14 @@ export async function buildDeps(config: Config, logger: Logger): Promise<AppDeps
   reviewQueue.on('error', (error: Error) => logger.warn({ errName: error.name }, 'review queue connection problem'));
   const batchFlow = createBatchFlowProducer(config.redisUrl, config.redisKeyPrefix);
   batchFlow.on('error', (error: Error) => logger.warn({ errName: error.name }, 'batch flow connection problem'));
+  const batchQueue = createBatchQueue(config.redisUrl, config.redisKeyPrefix);
+  batchQueue.on('error', (error: Error) => logger.warn({ errName: error.name }, 'batch queue connection problem'));
   return {
     config,
     db,
     authFailures: createAuthFailureGuard(db, logger, config.authFailures),
     batchFlow,
+    batchQueue,
     redis,
     logger,
     signingKey,
@@ -80,6 +84,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const deps = await buildDeps(config, logger);
   // Signed checkpoints of the audit chain's head, outside the database (one process at a time takes one).
   const checkpointer = startAuditCheckpointer(deps.db, logger);
+  // Queue depth, open review cases and lockouts, read when /metrics is scraped (docs/operations.md).
+  const untrack = trackOperationalState(deps.db, [deps.reviewQueue, deps.batchQueue].filter((queue) => queue !== undefined));
   const app = createApp(deps);
   const server = createServer(app);
   server.keepAliveTimeout = 5_000;
@@ -120,7 +126,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       server.closeAllConnections();
       await deps.authFailures?.stop();
       await checkpointer.stop();
+      untrack();
       await deps.reviewQueue?.close().catch(() => undefined);
+      await deps.batchQueue?.close().catch(() => undefined);
       await deps.batchFlow?.close().catch(() => undefined);
       await deps.db.destroy();
       deps.redis.disconnect();

@@ -46,7 +46,7 @@ describe('metrics', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     expect(response.headers.get('cache-control')).toBe('no-store');
-    expect(await response.text()).toMatch(/member_match_decisions_total\{outcome="matched"\} [1-9]/);
+    expect(await response.text()).toMatch(/member_match_decisions_total\{door="member-match",outcome="matched"\} [1-9]/);
     expect(metricsServer.server.address()).toMatchObject({ address: '127.0.0.1' });
   });
 

@@ -199,7 +199,7 @@ describe('review queue', () => {
     const metricsServer = await startMetricsServer(0, '127.0.0.1');
     const text = await (await fetch(`${metricsServer.url}/metrics`)).text();
     await metricsServer.close();
-    expect(text).toMatch(/member_match_decisions_total\{outcome="review"\} [1-9]/);
+    expect(text).toMatch(/member_match_decisions_total\{door="member-match",outcome="review"\} [1-9]/);
     expect(text).toMatch(/review_cases_opened_total [1-9]/);
   });
 

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { sql } from 'kysely';
 import type { Db, DbOrTx } from '../db/database.js';
 import type { Logger } from '../logger.js';
+import { checkpointFailures, checkpointLastSuccess } from '../metrics.js';
 import { runPeriodically } from '../periodic.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { AuditKeys } from './audit-key.js';
@@ -112,7 +113,14 @@ export async function takeCheckpoint(
 export function startAuditCheckpointer(db: Db, logger: Logger, settings: AuditTrailSettings = auditTrailSettings()): { stop(): Promise<void> } {
   const loop = runPeriodically(
     async () => {
-      await takeCheckpoint(db, logger, { settings });
+      // Counted on every failing tick (runPeriodically logs only the first): the alert rules watch the rate.
+      await takeCheckpoint(db, logger, { settings }).then(
+        () => checkpointLastSuccess.setToCurrentTime(),
+        (error: unknown) => {
+          checkpointFailures.inc();
+          throw error;
+        },
+      );
     },
     {
       intervalMs: settings.checkpointIntervalSeconds * 1000,
@@ -124,9 +132,10 @@ export function startAuditCheckpointer(db: Db, logger: Logger, settings: AuditTr
   return {
     async stop() {
       await loop.stop();
-      await takeCheckpoint(db, logger, { settings, force: true }).catch((error: Error) =>
-        logger.warn({ errName: error.name }, 'final audit checkpoint failed'),
-      );
+      await takeCheckpoint(db, logger, { settings, force: true }).catch((error: Error) => {
+        checkpointFailures.inc();
+        logger.warn({ errName: error.name }, 'final audit checkpoint failed');
+      });
     },
   };
 }

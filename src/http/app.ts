@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { AppDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { rejectHostileUrl } from './body.js';
-import { requestContext } from './request-context.js';
+import { noteRefusalOf, requestContext, requestLogFields } from './request-context.js';
 import { adminRouter } from './routes/admin.js';
 import { DASHBOARD_PATH, dashboardRouter } from './routes/dashboard.js';
 import { fhirRouter } from './routes/fhir.js';
@@ -51,6 +51,8 @@ export function createApp(deps: AppDeps): Express {
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+      // Who called (client id, never a member) and why a refusal was refused (its reason code).
+      customProps: (req, res) => requestLogFields(req as express.Request, res as express.Response),
     }),
   );
 
@@ -71,13 +73,15 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/oauth', oauthRouter(deps));
   app.use('/fhir', fhirRouter(deps));
-  if (deps.reviewQueue) app.use(DASHBOARD_PATH, dashboardRouter(deps, deps.reviewQueue));
+  const queues = [deps.reviewQueue, deps.batchQueue].filter((queue) => queue !== undefined);
+  if (queues.length > 0) app.use(DASHBOARD_PATH, dashboardRouter(deps, queues));
   app.use('/admin', adminRouter(deps));
   app.use('/review', reviewRouter(deps));
   app.use('/rosters', rosterRouter(deps));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });
+  app.use(noteRefusalOf);
   app.use(errorHandler(deps));
   return app;
 }

@@ -26,8 +26,10 @@ export interface AppDeps {
   /** The active matching model, checked against the active version on every call (docs/model-activation.md). */
   matchModel: () => Promise<MatchModel>;
   version: string;
-  /** The BullMQ review queue, for the staff dashboard (absent in tests that do not need it). */
+  /** The BullMQ review queue, for the staff dashboard and its metrics (absent in tests that do not need it). */
   reviewQueue?: Queue;
+  /** The BullMQ batch queue (bulk matches, roster reconciliations), likewise. */
+  batchQueue?: Queue;
   /** Failed authentication per source address: throttling and aggregated auditing (src/http/auth-failures.ts). */
   authFailures?: AuthFailureGuard;
   /** Hands new batch jobs to the queue at once (the workers' dispatcher catches any it could not). */

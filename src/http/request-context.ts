@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { RequestAudit } from '../audit/request-audit.js';
 import type { AuthFailureGuard } from './auth-failures.js';
-import { AuthenticationError } from '../errors.js';
+import { AppError, AuthenticationError } from '../errors.js';
+import { httpDuration, refusals } from '../metrics.js';
 import type { Actor } from '../identity/actor.js';
 import type { AccessTokenVerifier } from '../identity/access-tokens.js';
 import { clientCertificateThumbprint } from '../identity/client-certificate.js';
@@ -13,9 +14,14 @@ import type { BusinessAction, PolicyEngine, ResourceRef } from '../policy/cedar-
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Gives every request an id (the caller's, when it is safe to echo) and an empty audit record. */
+/**
+ * Gives every request an id (the caller's, when it is safe to echo) and an empty audit record, and measures
+ * it: on the response, its latency by route pattern and status and, for an error, its reason code.
+ */
 export function requestContext(): RequestHandler {
   return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => observeResponse(req, res, started));
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
     req.headers['x-request-id'] = requestId;
@@ -36,12 +42,83 @@ export function requestAudit(res: Response): RequestAudit {
   return res.locals.audit as RequestAudit;
 }
 
-/** Names the operation the audit event will record. */
+/**
+ * Names the operation the audit event will record. Every route and every router's fallback starts with it, so
+ * it is also where the route pattern is known in full (the router's mount path is in `baseUrl` only while the
+ * request is inside it): that pattern, never the URL, labels the request's latency.
+ */
 export function auditAs(operation: string): RequestHandler {
-  return (_req, res, next) => {
+  return (req, res, next) => {
     requestAudit(res).operation = operation;
+    res.locals.route = `${req.baseUrl}${typeof req.route?.path === 'string' ? req.route.path : '/*'}`;
     next();
   };
+}
+
+/**
+ * The route label of a request: the pattern `auditAs` saw, an app-level route's own path (/healthz), or, for a
+ * request no route took (a 404, a URL refused before routing, static files), one of the API's prefixes or
+ * `unmatched` — never anything taken from the URL beyond those fixed prefixes.
+ */
+const ROUTE_PREFIXES = ['/fhir', '/oauth', '/review', '/rosters', '/admin', '/.well-known'];
+
+function routeOf(req: Request, res: Response): string {
+  if (typeof res.locals.route === 'string') return res.locals.route;
+  if (typeof req.route?.path === 'string') return req.route.path;
+  const path = req.originalUrl.split('?')[0] ?? '';
+  const prefix = ROUTE_PREFIXES.find((p) => path === p || path.startsWith(`${p}/`));
+  return prefix ? `${prefix}/*` : 'unmatched';
+}
+
+/** Reason codes are short kebab-case constants of this code base; anything else is `other` (bounded labels). */
+const REASON_CODE = /^[a-z0-9][a-z0-9-]{0,47}$/;
+
+/** Records why the request is being refused, for its log line and the refusal count. */
+export function noteRefusal(res: Response, reasonCode: string): void {
+  res.locals.refusal = REASON_CODE.test(reasonCode) ? reasonCode : 'other';
+}
+
+/**
+ * Error middleware placed just before the error handler: notes the refusal's reason code and passes the error
+ * on. An error that is not one of ours (a body parser's, a driver's) is named by its status class here; the
+ * audit event and the OperationOutcome carry the error handler's finer code.
+ */
+export const noteRefusalOf: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+  if (error instanceof AppError) noteRefusal(res, error.code);
+  else {
+    const status = (error as { status?: unknown } | null)?.status;
+    noteRefusal(res, typeof status === 'number' && status >= 400 && status < 500 ? 'request-unreadable' : 'internal-error');
+  }
+  next(error);
+};
+
+function observeResponse(req: Request, res: Response, started: bigint): void {
+  const status = String(res.statusCode);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  httpDuration.observe({ method: req.method, route: routeOf(req, res), status }, seconds);
+  if (res.statusCode >= 400) {
+    const reason = typeof res.locals.refusal === 'string' ? res.locals.refusal : res.statusCode === 404 ? 'not-found' : `http-${status}`;
+    res.locals.refusal = reason;
+    refusals.inc({ reason, status });
+  }
+}
+
+/**
+ * What a request's log line adds to its method, path and status: who called (the client id — a registered
+ * client, workload or `human:<staff subject>`, never a member) and, for a refusal, its reason code.
+ */
+export function requestLogFields(req: Request, res: Response): Record<string, string> {
+  const actor = res.locals.actor as Actor | undefined;
+  const fields: Record<string, string> = {};
+  if (actor) {
+    fields.clientId = actor.clientId;
+    fields.actorClass = actor.actorClass;
+  }
+  if (res.headersSent || res.writableFinished) {
+    fields.route = routeOf(req, res);
+    if (res.statusCode >= 400) fields.reason = typeof res.locals.refusal === 'string' ? res.locals.refusal : `http-${res.statusCode}`;
+  }
+  return fields;
 }
 
 /** Bearer authentication with our own access tokens; the actor lands on the audit record and res.locals. */

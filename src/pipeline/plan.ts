@@ -134,6 +134,7 @@ export async function planMatches(
   // 5. Everyone else goes to the scorer.
   const toScore = live.filter((p) => !caseOf(p));
   const resolutions = await resolveAll(deps, toScore);
+  for (const r of resolutions) matchDecisions.inc({ door, outcome: r.decision.outcome });
   const decisionOf = new Map(toScore.map((p, i) => [p, resolutions[i]!.decision]));
 
   // 6. Misses count against the tenant (partner doors); a trip withholds every match in this batch.
@@ -147,7 +148,7 @@ export async function planMatches(
   for (const p of live) {
     const review = caseOf(p);
     plans[p.index] = review
-      ? planFromCase(review, p, decidedMemberIds)
+      ? planFromCase(door, review, p, decidedMemberIds)
       : planFromDecision(deps, authority, p, decisionOf.get(p)!, options);
     if (unmatchedTrip && plans[p.index]!.outcome === 'matched') plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
   }
@@ -221,20 +222,19 @@ async function resolveAll(deps: PipelineDeps, people: readonly Prepared[]): Prom
   const resolutions = resolved.flat();
   const oversized = new Set(resolutions.flatMap((r) => r.oversizedBlockKinds));
   if (oversized.size > 0) deps.logger.warn({ blockKinds: [...oversized] }, 'blocks over the cap were skipped');
-  for (const r of resolutions) matchDecisions.inc({ outcome: r.decision.outcome });
   return resolutions;
 }
 
 /** People per candidate query: enough to spread a query's fixed costs, few enough to keep several in flight. */
 const PEOPLE_PER_QUERY = 50;
 
-function planFromCase(review: ReviewCase, p: Prepared, memberIds: Map<string, string>): MatchPlan {
+function planFromCase(door: Door, review: ReviewCase, p: Prepared, memberIds: Map<string, string>): MatchPlan {
   const details = { ...hashDetails(p), method: 'manual-review', reviewCase: review.id };
   const consentDecision = p.permit ? 'permit' : undefined;
   if (review.status !== 'decided') {
     return { outcome: 'review-pending', reasonCode: 'review-pending', reviewCaseId: review.id, band: 'review', consentDecision, details: { ...details, decision: 'review' }, effects: {} };
   }
-  matchDecisions.inc({ outcome: 'manual-review' });
+  matchDecisions.inc({ door, outcome: 'manual-review' });
   const memberId = review.decidedMemberUuid ? memberIds.get(review.decidedMemberUuid) : undefined;
   if (review.decision !== 'match' || !review.decidedMemberUuid || !memberId) {
     return { outcome: 'no-match', reasonCode: 'no-match', reviewCaseId: review.id, band: 'review', consentDecision, details: { ...details, decision: 'no-match' }, effects: {} };

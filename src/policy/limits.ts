@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import { TooManyRequestsError } from '../errors.js';
+import { lockouts } from '../metrics.js';
 
 /**
  * Behavioural limits, kept in Redis so every server and worker process sees the same counts:
@@ -199,6 +200,7 @@ export async function countUnmatched(redis: Redis, settings: LimitSettings, tena
  * loss; a later trip extends, never shortens) and Redis (the copy). A store that fails is skipped.
  */
 async function lock(db: Db, redis: Redis, settings: LimitSettings, tenant: string, reason: TripReason): Promise<void> {
+  lockouts.inc({ reason });
   await Promise.all([
     guarded(async () => {
       await sql`
