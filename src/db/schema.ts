@@ -92,6 +92,9 @@ export interface MemberLinksTable {
   consent_id: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  revoke_reason: string | null;
 }
 
 export interface AuditEventsTable {

@@ -8,7 +8,9 @@ import { canonicalJson } from '../shared/canonical-json.js';
 
 /**
  * Links record "partner P's coverage C is our member M, under consent K". Later Patient reads and searches
- * by that partner are allowed only through a live link whose consent period covers today.
+ * by that partner are allowed only through a live link: not revoked, its consent period covering today, and the
+ * member not opted out. Staff list links and a supervisor revokes one (link management, like HAPI MDM's link
+ * operations); a revoked link keeps its row, with who revoked it and why.
  */
 
 export interface NewLink {
@@ -81,6 +83,11 @@ export async function saveLink(trx: Tx, link: NewLink): Promise<StoredLink> {
         coverage_to_link: eb.ref('excluded.coverage_to_link'),
         partner_client_id: eb.ref('excluded.partner_client_id'),
         updated_at: sql`now()`,
+        // A revocation holds against the consent it was made under: the same request sent again stays
+        // revoked; a new consent (the member agreed again) is a new disclosure and relinks.
+        revoked_at: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_at END`,
+        revoked_by: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_by END`,
+        revoke_reason: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoke_reason END`,
       })),
     )
     .returning('id')
@@ -112,10 +119,151 @@ export async function liveLinkedMembers(
     .where('l.partner_org_system', '=', partnerOrganization.system)
     .where('l.partner_org_value', '=', partnerOrganization.value)
     .where('l.member_uuid', 'in', memberUuids)
+    .where('l.revoked_at', 'is', null)
     .where('c.period_start', '<=', now)
     .where('c.period_end', '>=', now)
     // The member's own opt-out (consent registry) overrides every link and consent.
     .where((eb) => eb.not(eb.exists(eb.selectFrom('sharing_opt_outs as o').select('o.member_uuid').whereRef('o.member_uuid', '=', 'l.member_uuid'))))
     .execute();
   return new Set(rows.map((r) => r.member_uuid));
+}
+
+/** Why a link does or does not give its partner access today. */
+export type LinkStatus = 'active' | 'revoked' | 'member-opted-out' | 'consent-expired' | 'consent-not-yet-valid';
+
+/** A link as staff see it: references, the partner, the consent it stands on, and its status. No demographics. */
+export interface LinkView {
+  linkId: string;
+  memberRef: string;
+  memberId: string;
+  partnerClientId: string;
+  partnerOrganization: string;
+  status: LinkStatus;
+  createdAt: Date;
+  updatedAt: Date;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+  revokeReason: string | null;
+  consent: { id: string; policyUri: string; periodStart: Date; periodEnd: Date; sourceReference: string | null };
+}
+
+export interface LinkFilter {
+  /** The partner organisation (system|value). */
+  partner?: SystemValue;
+  partnerClientId?: string;
+  /** Our member id. */
+  memberId?: string;
+  /** Only links with this status (computed as of `now`). */
+  status?: LinkStatus;
+  limit: number;
+  offset: number;
+}
+
+function linkQuery(db: DbOrTx) {
+  return db
+    .selectFrom('member_links as l')
+    .innerJoin('consents as c', 'c.id', 'l.consent_id')
+    .innerJoin('members as m', 'm.id', 'l.member_uuid')
+    .leftJoin('sharing_opt_outs as o', 'o.member_uuid', 'l.member_uuid')
+    .select([
+      'l.id as link_id',
+      'l.member_uuid',
+      'm.member_id',
+      'l.partner_client_id',
+      'l.partner_org_system',
+      'l.partner_org_value',
+      'l.created_at',
+      'l.updated_at',
+      'l.revoked_at',
+      'l.revoked_by',
+      'l.revoke_reason',
+      'c.id as consent_id',
+      'c.policy_uri',
+      'c.period_start',
+      'c.period_end',
+      'c.source_reference',
+      'o.status as opt_out',
+    ]);
+}
+
+type LinkRow = Awaited<ReturnType<ReturnType<typeof linkQuery>['executeTakeFirstOrThrow']>>;
+
+function linkView(row: LinkRow, now: Date): LinkView {
+  const periodStart = new Date(row.period_start);
+  const periodEnd = new Date(row.period_end);
+  const status: LinkStatus = row.revoked_at
+    ? 'revoked'
+    : row.opt_out
+      ? 'member-opted-out'
+      : periodEnd < now
+        ? 'consent-expired'
+        : periodStart > now
+          ? 'consent-not-yet-valid'
+          : 'active';
+  return {
+    linkId: row.link_id,
+    memberRef: row.member_uuid,
+    memberId: row.member_id,
+    partnerClientId: row.partner_client_id,
+    partnerOrganization: `${row.partner_org_system}|${row.partner_org_value}`,
+    status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    revokedAt: row.revoked_at,
+    revokedBy: row.revoked_by,
+    revokeReason: row.revoke_reason,
+    consent: { id: row.consent_id, policyUri: row.policy_uri, periodStart, periodEnd, sourceReference: row.source_reference },
+  };
+}
+
+/** Links (newest first) matching the filter, each with its consent and its status as of `now`. */
+export async function listLinks(db: DbOrTx, filter: LinkFilter, now = new Date()): Promise<LinkView[]> {
+  let query = linkQuery(db);
+  if (filter.partner) query = query.where('l.partner_org_system', '=', filter.partner.system).where('l.partner_org_value', '=', filter.partner.value);
+  if (filter.partnerClientId) query = query.where('l.partner_client_id', '=', filter.partnerClientId);
+  if (filter.memberId) query = query.where('m.member_id', '=', filter.memberId);
+  switch (filter.status) {
+    case 'revoked':
+      query = query.where('l.revoked_at', 'is not', null);
+      break;
+    case 'member-opted-out':
+      query = query.where('l.revoked_at', 'is', null).where('o.status', 'is not', null);
+      break;
+    case 'active':
+      query = query.where('l.revoked_at', 'is', null).where('o.status', 'is', null).where('c.period_start', '<=', now).where('c.period_end', '>=', now);
+      break;
+    case 'consent-expired':
+      query = query.where('l.revoked_at', 'is', null).where('o.status', 'is', null).where('c.period_end', '<', now);
+      break;
+    case 'consent-not-yet-valid':
+      query = query.where('l.revoked_at', 'is', null).where('o.status', 'is', null).where('c.period_start', '>', now);
+      break;
+  }
+  const rows = await query.orderBy('l.created_at', 'desc').orderBy('l.id').limit(filter.limit).offset(filter.offset).execute();
+  return rows.map((row) => linkView(row, now));
+}
+
+export async function findLink(db: DbOrTx, linkId: string, now = new Date()): Promise<LinkView | undefined> {
+  const row = await linkQuery(db).where('l.id', '=', linkId).executeTakeFirst();
+  return row && linkView(row, now);
+}
+
+export type RevokeOutcome = { ok: true; link: LinkView } | { ok: false; why: 'not-found' | 'already-revoked' };
+
+/**
+ * Revokes a link in the caller's transaction (which writes the audit event with it): from the commit on, the
+ * partner's Patient reads and searches no longer find the member through it.
+ */
+export async function revokeLink(trx: Tx, linkId: string, revokedBy: string, reason: string, now = new Date()): Promise<RevokeOutcome> {
+  const updated = await trx
+    .updateTable('member_links')
+    .set({ revoked_at: now, revoked_by: revokedBy, revoke_reason: reason, updated_at: now })
+    .where('id', '=', linkId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  const link = await findLink(trx, linkId, now);
+  if (!link) return { ok: false, why: 'not-found' };
+  if (!updated) return { ok: false, why: 'already-revoked' };
+  return { ok: true, link };
 }

@@ -14,10 +14,17 @@ export type BusinessAction =
   | 'submit-member-match'
   | 'submit-bulk-member-match'
   | 'reconcile-roster'
-  | 'read-matched-member' | 'administer' | 'read-audit' | 'work-review-case' | 'decide-review-case' | 'reopen-review-case';
+  | 'read-matched-member'
+  | 'administer'
+  | 'read-audit'
+  | 'work-review-case'
+  | 'decide-review-case'
+  | 'reopen-review-case'
+  | 'read-member-links'
+  | 'revoke-member-link';
 
 export interface ResourceRef {
-  type: 'MatchService' | 'RosterService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue' | 'Operations';
+  type: 'MatchService' | 'RosterService' | 'MemberDirectory' | 'ConsentRegistry' | 'AuditTrail' | 'ReviewQueue' | 'Operations' | 'MemberLinks';
   id: string;
   attrs?: Record<string, string>;
 }

@@ -16,8 +16,8 @@ const caseSchema = z.object({
     z.object({ type: z.literal('Human'), id: z.string(), roles: z.array(z.string()) }),
     z.object({ type: z.literal('Agent'), id: z.string(), organization: z.string(), scopes: z.array(z.string()), delegatorClass: z.string() }),
   ]),
-  action: z.enum(['submit-member-match', 'submit-bulk-member-match', 'reconcile-roster', 'read-matched-member', 'administer', 'read-audit', 'work-review-case', 'decide-review-case', 'reopen-review-case']),
-  resource: z.object({ type: z.enum(['MatchService', 'RosterService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail', 'ReviewQueue', 'Operations']), id: z.string(), tenant: z.string().optional() }),
+  action: z.enum(['submit-member-match', 'submit-bulk-member-match', 'reconcile-roster', 'read-matched-member', 'administer', 'read-audit', 'work-review-case', 'decide-review-case', 'reopen-review-case', 'read-member-links', 'revoke-member-link']),
+  resource: z.object({ type: z.enum(['MatchService', 'RosterService', 'MemberDirectory', 'ConsentRegistry', 'AuditTrail', 'ReviewQueue', 'Operations', 'MemberLinks']), id: z.string(), tenant: z.string().optional() }),
   context: z.object({ protocol: z.string(), purposeOfUse: z.string().optional() }),
   expect: z.object({ decision: z.enum(['allow', 'deny']), policies: z.array(z.string()), reason: z.string().optional() }),
 });
