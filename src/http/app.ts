@@ -9,6 +9,7 @@ import { adminRouter } from './routes/admin.js';
 import { DASHBOARD_PATH, dashboardRouter } from './routes/dashboard.js';
 import { fhirRouter } from './routes/fhir.js';
 import { reviewRouter } from './routes/review.js';
+import { workbenchRoutes } from './routes/workbench.js';
 import { rosterRouter } from './routes/rosters.js';
 import { oauthRouter, smartConfiguration } from './routes/oauth.js';
 
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): Express {
   const queues = [deps.reviewQueue, deps.batchQueue].filter((queue) => queue !== undefined);
   if (queues.length > 0) app.use(DASHBOARD_PATH, dashboardRouter(deps, queues));
   app.use('/admin', adminRouter(deps));
+  app.use(workbenchRoutes(deps)); // before /review: the page and its assets, then the review API
   app.use('/review', reviewRouter(deps));
   app.use('/rosters', rosterRouter(deps));
   app.use((_req, res) => {

@@ -45,12 +45,28 @@ async function devIdpKey(db: DbOrTx): Promise<JWK> {
   return JSON.parse(row.value) as JWK;
 }
 
-/** Signs a development ID token for a user and roles; refuses unless development mode is on. */
-export async function devIdpToken(db: DbOrTx, config: Config, user: string, roles: readonly string[], expiresInSeconds = 3600): Promise<string> {
+/** The development IdP's public signing key, for its JWKS endpoint (src/http/routes/dev-idp.ts). */
+export async function devIdpPublicJwks(db: DbOrTx): Promise<{ keys: JWK[] }> {
+  const { d: _d, ...publicJwk } = await devIdpKey(db);
+  return { keys: [publicJwk] };
+}
+
+/**
+ * Signs a development ID token for a user and roles; refuses unless development mode is on. `claims` adds
+ * what an authorization-code sign-in needs besides (the client's nonce).
+ */
+export async function devIdpToken(
+  db: DbOrTx,
+  config: Config,
+  user: string,
+  roles: readonly string[],
+  expiresInSeconds = 3600,
+  claims: Record<string, string> = {},
+): Promise<string> {
   if (!config.devMode) throw new Error('the development identity provider runs only with DEV_MODE=true');
   const jwk = await devIdpKey(db);
   const key = (await importJWK(jwk, DEV_IDP_ALG)) as CryptoKey;
-  return new SignJWT({ [config.oidc.rolesClaim]: [...roles], name: user })
+  return new SignJWT({ ...claims, [config.oidc.rolesClaim]: [...roles], name: user })
     .setProtectedHeader({ alg: DEV_IDP_ALG, kid: jwk.kid ?? '', typ: 'JWT' })
     .setIssuer(devIssuer(config))
     .setSubject(user)

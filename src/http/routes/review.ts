@@ -79,6 +79,9 @@ function summary(c: ReviewCase) {
     leaseExpiresAt: c.leaseExpiresAt,
     decision: c.decision,
     decidedBy: c.decidedBy,
+    // What a second reviewer confirms (four eyes): the proposed member and the first reviewer's reason.
+    decidedMemberRef: c.decidedMemberUuid,
+    decisionReason: c.decisionReason,
     highRisk: c.highRisk,
     confirmedBy: c.confirmedBy,
     version: c.version,

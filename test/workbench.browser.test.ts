@@ -1,0 +1,168 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMemberMatch, registerTestPartner, startTestService, type TestService } from './support/service.js';
+
+/**
+ * The reviewer workbench in a real browser (Debian's chromium, driven by puppeteer-core; no browser download):
+ * a reviewer signs in through the development IdP (authorization code + PKCE), claims the case a partner's
+ * $member-match opened, decides it; a second reviewer confirms it (four eyes); the partner's status URL then
+ * answers 200 with the member. WORKBENCH_SCREENSHOT=docs/workbench.png saves the case view for the docs.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+if (!existsSync(CHROMIUM)) console.warn(`workbench browser test skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+
+/** A port free now, so the service can be told its own public URL before it starts (the IdP's redirect names it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address !== 'object') throw new Error('no port');
+  return address.port;
+}
+
+/** The HRex example request about Lou Chen, one of a pair of equally good records: always a review case. */
+function louChen(): Parameters {
+  const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+  const patient = request.parameter!.find((p) => p.name === 'MemberPatient')!.resource as Patient;
+  Object.assign(patient, {
+    name: [{ family: 'Chen', given: ['Lou'] }],
+    birthDate: '1970-07-07',
+    gender: 'male',
+    identifier: undefined,
+    address: [{ use: 'home', line: ['12 Harbor Road'], city: 'Springfield', state: 'IL', postalCode: '62701' }],
+    telecom: [{ system: 'phone', value: '555-0142' }],
+  });
+  const coverage = request.parameter!.find((p) => p.name === 'CoverageToMatch')!.resource as Coverage;
+  delete coverage.identifier;
+  coverage.subscriberId = 'L500';
+  return request;
+}
+
+let ts: TestService;
+let browser: Browser;
+let userDataDir: string;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) return;
+  const port = await freePort();
+  ts = await startTestService({ DEV_MODE: 'true', PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, REVIEW_RETRY_AFTER_SECONDS: '60' });
+  await importRows(ts, CONFLICT_PAIR_ROWS);
+  userDataDir = mkdtempSync(path.join(tmpdir(), 'mm-chromium-'));
+  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, `--user-data-dir=${userDataDir}`] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await ts?.stop();
+});
+
+/** A tab of its own (its own sessionStorage: one staff member per context), failing the test on any script error or CSP report. */
+async function openTab(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  await page.setViewport({ width: 1280, height: 900 });
+  page.on('pageerror', (error) => pageErrors.push(String(error)));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) pageErrors.push(message.text());
+  });
+  return page;
+}
+
+async function signIn(page: Page, user: string, roles: string[]): Promise<void> {
+  await page.goto(`${ts.url}/review/`);
+  await page.locator('#sign-in').click();
+  // The development IdP's login page: pick a user and roles.
+  await page.waitForSelector('form[action="authorize"]');
+  await page.locator('#user').fill(user);
+  for (const box of await page.$$('input[name="roles"]')) {
+    const value = await box.evaluate((el) => (el as unknown as { value: string }).value);
+    const checked = await box.evaluate((el) => (el as unknown as { checked: boolean }).checked);
+    if (roles.includes(value) !== checked) await box.click();
+  }
+  await Promise.all([page.waitForNavigation(), page.locator('#sign-in').click()]);
+  await waitForText(page, '#who', user);
+  // The code and state are gone from the address bar; no PHI was ever in it.
+  expect(new URL(page.url()).search).toBe('');
+}
+
+const text = (page: Page, selector: string) => page.$eval(selector, (el) => el.textContent ?? '');
+/** Waits until the element's text contains `expected` (the page's own DOM, read in the browser). */
+async function waitForText(page: Page, selector: string, expected: string): Promise<void> {
+  await page.waitForFunction(`document.querySelector(${JSON.stringify(selector)})?.textContent?.includes(${JSON.stringify(expected)})`);
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
+  it('signs in with PKCE, claims, decides; a second reviewer confirms; the partner status URL answers 200', { timeout: 120_000 }, async () => {
+    const partner = await partnerToken(ts, await registerTestPartner(ts));
+    const accepted = await postMemberMatch(ts, partner, louChen(), { prefer: 'respond-async' });
+    expect(accepted.status).toBe(202);
+    const statusUrl = accepted.headers.get('content-location')!;
+    const caseId = statusUrl.split('/').pop()!;
+    const poll = () => fetch(statusUrl, { headers: { authorization: `Bearer ${partner}` } });
+    expect((await poll()).status).toBe(202);
+
+    // First reviewer: sign in, claim with the keyboard, compare, decide.
+    const ann = await openTab(browser.defaultBrowserContext());
+    await signIn(ann, 'ann', ['reviewer']);
+    await ann.waitForSelector('tr[data-case]');
+    await ann.keyboard.press('n');
+    await ann.waitForSelector('#case-heading');
+    expect(await text(ann, '#case-heading')).toContain(caseId.slice(0, 8));
+    expect(await text(ann, '#lease-timer')).toMatch(/Lease \d+:\d\d left/);
+    const table = await text(ann, 'table.side-by-side');
+    expect(table).toContain('Chen');
+    expect(table).not.toContain('555-0142'); // contact details masked
+    expect(table).toContain('•••0142');
+    expect(await ann.$$eval('figure.waterfall svg', (svgs) => svgs.length)).toBe(2);
+    if (process.env.WORKBENCH_SCREENSHOT) await ann.screenshot({ path: process.env.WORKBENCH_SCREENSHOT as `${string}.png`, fullPage: true });
+    await ann.keyboard.press('1');
+    expect(await ann.$eval('#choice-1', (el) => (el as unknown as { checked: boolean }).checked)).toBe(true);
+    await ann.locator('#decision-reason').fill('subscriber confirmed the date of birth by phone');
+    await ann.locator('#decide').click();
+    await waitForText(ann, '#case-status', 'Awaiting confirmation');
+    expect(await text(ann, '#confirm-heading + p')).toContain('ann proposes');
+    expect(await ann.$('#confirm-agree')).toBeNull(); // not by the same reviewer
+    expect((await poll()).status).toBe(202);
+
+    // Second reviewer, in a browser context of their own: finds the case awaiting confirmation and confirms it.
+    const context = await browser.createBrowserContext();
+    const ivy = await openTab(context);
+    await signIn(ivy, 'ivy', ['reviewer', 'supervisor']);
+    await ivy.waitForSelector('#stats-heading'); // supervisors see the statistics
+    await ivy.select('#filter-status', 'awaiting-confirmation');
+    await ivy.waitForSelector(`tr[data-case="${caseId}"] button`);
+    await ivy.locator(`tr[data-case="${caseId}"] button`).click();
+    await ivy.waitForSelector('#confirm-reason');
+    await ivy.locator('#confirm-reason').fill('the birth date and subscriber agree');
+    await ivy.locator('#confirm-agree').click();
+    await waitForText(ivy, '#notice', 'Decision confirmed');
+
+    // The partner's status URL now answers with the member.
+    const done = await poll();
+    expect(done.status).toBe(200);
+    const parameters = (await done.json()) as any;
+    expect(['30007', '30008']).toContain(parameters.parameter.find((p: any) => p.name === 'MemberIdentifier').valueIdentifier.value);
+    const row = await ts.service.deps.db.selectFrom('review_cases').select(['status', 'decided_by', 'confirmed_by']).where('id', '=', caseId).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'decided', decided_by: 'ann', confirmed_by: 'ivy' });
+
+    // The supervisor may reopen a decided case from the workbench.
+    await ivy.select('#filter-status', 'decided');
+    await ivy.waitForSelector(`tr[data-case="${caseId}"] button`);
+    await ivy.locator(`tr[data-case="${caseId}"] button`).click();
+    await ivy.waitForSelector('#reopen-reason');
+    await context.close();
+
+    expect(pageErrors).toEqual([]);
+  });
+});
