@@ -17,7 +17,12 @@ import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMember
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-if (!existsSync(CHROMIUM)) console.warn(`workbench browser test skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+// .ci/run installs chromium and sets WORKBENCH_BROWSER_REQUIRED: there a missing browser fails instead of skipping.
+if (!existsSync(CHROMIUM)) {
+  const hint = `no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  if (process.env.WORKBENCH_BROWSER_REQUIRED) throw new Error(hint);
+  console.warn(`workbench browser test skipped: ${hint}`);
+}
 
 /** A port free now, so the service can be told its own public URL before it starts (the IdP's redirect names it). */
 async function freePort(): Promise<number> {
