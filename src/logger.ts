@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -22,6 +22,8 @@ const redact = [
   '*.family',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: redact, censor: '[redacted]' }, base: { service: 'member-match' } });
+/** JSON lines on stdout, or on `destination` (a test reading what the service logs). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: redact, censor: '[redacted]' }, base: { service: 'member-match' } };
+  return destination ? pino(options, destination) : pino(options);
 }

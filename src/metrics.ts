@@ -15,8 +15,8 @@ collectDefaultMetrics({ register: metrics });
 
 /**
  * Gauges read from Postgres and Redis when scraped (queue depth, open review cases): each source registers a
- * refresher with `onScrape`, and those gauges' `collect` runs every refresher once per scrape (a scrape
- * collects all metrics at once; the ones that share the refresh await the same run). Each refresher gets
+ * refresher with `onScrape`, and those gauges' `collect` runs every refresher once per scrape (a scrape starts
+ * all collectors at once; they await the same run). Each refresher gets
  * REFRESH_MS: one that fails or is late counts a collection error and leaves its series out, so a scrape never
  * hangs on a dead Redis. Being prom-client collectors, they also run under node:cluster's aggregated scrape
  * (src/cluster.ts), where these gauges are aggregated by `max` — every process reads the same shared state.
@@ -24,17 +24,16 @@ collectDefaultMetrics({ register: metrics });
 type Refresher = () => Promise<void>;
 const refreshers = new Set<Refresher>();
 const REFRESH_MS = 2_000;
-let lastRefresh: { at: number; done: Promise<void> } | undefined;
+/** The refresh under way: a scrape starts every collector in the same tick, so they all share one. */
+let refreshing: Promise<void> | undefined;
 
 export function onScrape(refresher: Refresher): () => void {
   refreshers.add(refresher);
-  lastRefresh = undefined;
   return () => void refreshers.delete(refresher);
 }
 
 function refreshShared(): Promise<void> {
-  if (lastRefresh && Date.now() - lastRefresh.at < 1_000) return lastRefresh.done;
-  const done = Promise.all(
+  refreshing ??= Promise.all(
     [...refreshers].map(async (refresher) => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {
@@ -45,9 +44,11 @@ function refreshShared(): Promise<void> {
       });
       await Promise.race([refresher(), late]).finally(() => clearTimeout(timer));
     }),
-  ).then(() => undefined);
-  lastRefresh = { at: Date.now(), done };
-  return done;
+  ).then(
+    () => void (refreshing = undefined),
+    () => void (refreshing = undefined),
+  );
+  return refreshing;
 }
 
 /** Options of a gauge read from shared state at scrape time. */

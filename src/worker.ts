@@ -1,6 +1,7 @@
 import { loadConfigOrExit, type Config } from './config.js';
 import { openRuntimeDatabase } from './db/database.js';
 import { createLogger, type Logger } from './logger.js';
+import { startMetricsServer } from './metrics-server.js';
 import { runUntilStopped, type Stoppable } from './shutdown.js';
 import { startWorkers } from './workers.js';
 
@@ -20,10 +21,23 @@ async function start(config: Config, logger: Logger): Promise<Stoppable> {
   // Enough connections for every chunk in flight to run its candidate queries and its write together.
   const db = await openRuntimeDatabase(config, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
-  logger.info('member-match workers running');
+  // The batch and review workers' own counters (rows processed, jobs finished, SLA escalations, decisions of
+  // the bulk and roster doors) are scraped here; queue depth and review backlog come from the API processes.
+  // A port already taken (an API on the same host with the same METRICS_PORT, a second worker) costs this
+  // process its metrics, not its work: it says so and runs on; Prometheus sees the target down.
+  const metricsServer =
+    config.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(config.metricsPort, config.host).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EADDRINUSE') throw error;
+          logger.warn({ metricsPort: config.metricsPort }, 'metrics port in use: this worker serves no metrics (set METRICS_PORT)');
+          return undefined;
+        });
+  logger.info({ metricsUrl: metricsServer && `${metricsServer.url}/metrics` }, 'member-match workers running');
   return {
     async stop() {
       await workers.stop();
+      await metricsServer?.close();
       await db.destroy();
     },
   };

@@ -2,6 +2,7 @@ import type { Authority } from '../pipeline/authority.js';
 import { commitPlans } from '../pipeline/commit.js';
 import type { PipelineDeps } from '../pipeline/plan.js';
 import type { MatchPlan, PlannedBatch } from '../pipeline/types.js';
+import { batchChunkDuration, batchRows } from '../metrics.js';
 import { ownerAsActor, recordChunk, takeChunk, type BatchJob, type JobResult } from './jobs.js';
 
 /**
@@ -39,9 +40,13 @@ export type ChunkOutcome = 'done' | 'already-done' | 'job-not-running';
  * commit) and its result (the job repository's record) in one transaction.
  */
 export async function processChunk(deps: BatchDeps, jobId: string, chunk: number, planner: ChunkPlanner): Promise<ChunkOutcome> {
+  const startedAt = Date.now();
   const taken = await takeChunk(deps.db, jobId, chunk);
   if (typeof taken === 'string') return taken;
   const { job, rows } = taken;
+  // Ids, kinds and counts only: never a row's content.
+  if (taken.started) deps.logger.info({ batchJob: job.id, kind: job.kind, totalRows: job.totalRows, chunks: job.chunkCount }, 'batch job started');
+  let results: readonly JobResult[] = [];
   const readable: InputRow[] = [];
   for (const row of rows) if (row.input) readable.push({ seq: row.seq, line: row.line, input: row.input });
   const planned = readable.length > 0 ? await planner(deps, job, readable) : undefined;
@@ -69,11 +74,12 @@ export async function processChunk(deps: BatchDeps, jobId: string, chunk: number
           });
         }
         // Read after the effects are written: a new review case's id is known only now.
-        return rows.map((row): JobResult => {
+        results = rows.map((row): JobResult => {
           const rowPlan = rowPlanBySeq.get(row.seq);
           if (!rowPlan || 'rejected' in rowPlan) return { seq: row.seq, line: row.line, outcome: 'rejected', reason: rowPlan?.rejected ?? row.error ?? 'unreadable row' };
           return { seq: row.seq, line: row.line, ...jobResultOf(planned!.batch.plans[rowPlan.plan]!) };
         });
+        return results;
       });
       if (stopped) throw new ChunkStopped(stopped); // rolls the effects back
     });
@@ -81,6 +87,13 @@ export async function processChunk(deps: BatchDeps, jobId: string, chunk: number
     if (error instanceof ChunkStopped) return error.why;
     throw error;
   }
+  // Counted once committed, so a chunk retried after a failure is counted once.
+  const byOutcome = new Map<string, number>();
+  for (const r of results) byOutcome.set(r.outcome, (byOutcome.get(r.outcome) ?? 0) + 1);
+  for (const [outcome, count] of byOutcome) batchRows.inc({ kind: job.kind, outcome }, count);
+  const seconds = (Date.now() - startedAt) / 1000;
+  batchChunkDuration.observe({ kind: job.kind }, seconds);
+  deps.logger.debug({ batchJob: job.id, kind: job.kind, chunk, rows: results.length, durationMs: Math.round(seconds * 1000) }, 'batch chunk done');
   return 'done';
 }
 

@@ -193,13 +193,15 @@ export async function completeJob(db: DbOrTx, jobId: string): Promise<boolean> {
   return Number(result.numUpdatedRows) > 0;
 }
 
-export async function failJob(db: DbOrTx, jobId: string, reason: string): Promise<void> {
-  await db
+/** Marks a job still queued or running failed; returns whether it did. */
+export async function failJob(db: DbOrTx, jobId: string, reason: string): Promise<boolean> {
+  const result = await db
     .updateTable('batch_jobs')
     .set({ state: 'failed', finished_at: new Date(), error: reason })
     .where('id', '=', jobId)
     .where('state', 'in', ['queued', 'running'])
-    .execute();
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 /** Deletes a job with its rows and results (what it did — links, review cases, audit events — stays). */
@@ -267,13 +269,20 @@ export interface ChunkRow {
 
 /**
  * A worker takes a chunk: the job turns `running` if it was `queued`, the attempt is counted, and the chunk's
- * rows are read. Answers why not when the job is no longer running or the chunk is already done.
+ * rows are read. Answers why not when the job is no longer running or the chunk is already done; `started`
+ * says this call is the one that started the job (for its start log line).
  */
-export async function takeChunk(db: Db, jobId: string, chunk: number): Promise<{ job: BatchJob; rows: ChunkRow[] } | 'already-done' | 'job-not-running'> {
+export async function takeChunk(
+  db: Db,
+  jobId: string,
+  chunk: number,
+): Promise<{ job: BatchJob; rows: ChunkRow[]; started: boolean } | 'already-done' | 'job-not-running'> {
   const job = await findJob(db, jobId);
   if (!job || (job.state !== 'queued' && job.state !== 'running')) return 'job-not-running';
+  let started = false;
   if (job.state === 'queued') {
-    await db.updateTable('batch_jobs').set({ state: 'running', started_at: new Date() }).where('id', '=', jobId).where('state', '=', 'queued').execute();
+    const result = await db.updateTable('batch_jobs').set({ state: 'running', started_at: new Date() }).where('id', '=', jobId).where('state', '=', 'queued').executeTakeFirst();
+    started = Number(result.numUpdatedRows) > 0;
   }
   const range = await db.selectFrom('batch_chunks').selectAll().where('job_id', '=', jobId).where('chunk', '=', chunk).executeTakeFirst();
   if (!range) throw new Error('no such chunk');
@@ -287,7 +296,7 @@ export async function takeChunk(db: Db, jobId: string, chunk: number): Promise<{
     .where('seq', '<=', range.last_seq)
     .orderBy('seq')
     .execute();
-  return { job, rows };
+  return { job, rows, started };
 }
 
 const OUTCOME_COLUMN: Record<RowOutcome, 'matched' | 'review' | 'no_match' | 'consent_constrained' | 'rejected'> = {

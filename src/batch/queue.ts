@@ -2,11 +2,12 @@ import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Db } from '../db/database.js';
 import { withDeadline } from '../deadline.js';
 import type { Logger } from '../logger.js';
+import { batchJobsFinished } from '../metrics.js';
 import { redisConnection } from '../shared/redis-connection.js';
 import { runPeriodically } from '../periodic.js';
 import { planBulkMembers } from './bulk-member-match.js';
 import { processChunk, type BatchDeps, type ChunkPlanner } from './chunks.js';
-import { chunkRanges, completeJob, failJob, markDispatched, purgeExpiredJobs, undispatchedJobs, type BatchJob, type JobKind } from './jobs.js';
+import { chunkRanges, completeJob, failJob, findJob, markDispatched, purgeExpiredJobs, undispatchedJobs, type BatchJob, type JobKind } from './jobs.js';
 import { planReconcileRows } from './roster-reconcile.js';
 
 /**
@@ -144,7 +145,11 @@ export function startBatchWorker(deps: BatchDeps, logger: Logger): Worker {
     BATCH_QUEUE,
     async (job: Job<ChunkData>) => {
       const { jobId, kind, chunk } = job.data;
-      if (job.name === 'finalize') return (await completeJob(deps.db, jobId)) ? 'completed' : 'not-completed';
+      if (job.name === 'finalize') {
+        if (!(await completeJob(deps.db, jobId))) return 'not-completed';
+        await logJobFinished(deps.db, logger, jobId);
+        return 'completed';
+      }
       const planner = PLANNERS[kind];
       if (!planner) throw new Error(`no chunk planner for ${kind}`);
       return processChunk(deps, jobId, chunk, planner);
@@ -164,7 +169,25 @@ export function startBatchWorker(deps: BatchDeps, logger: Logger): Worker {
   worker.on('failed', (job, error) => {
     if (!job) return;
     logger.warn({ batchJob: job.data.jobId, chunk: job.data.chunk, attempt: job.attemptsMade, errName: error.name }, 'batch chunk failed');
-    if (job.attemptsMade >= (job.opts.attempts ?? 1)) void failJob(deps.db, job.data.jobId, 'a chunk failed after all its attempts').catch(() => undefined);
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      void failJob(deps.db, job.data.jobId, 'a chunk failed after all its attempts')
+        .then((failed) => (failed ? logJobFinished(deps.db, logger, job.data.jobId) : undefined))
+        .catch(() => undefined);
+    }
   });
   return worker;
+}
+
+/**
+ * The job's end log line (ids, kind, state, row counts, duration — never a row's content) and its count in
+ * member_match_batch_jobs_finished_total. The job's start is logged by the chunk that started it (chunks.ts).
+ */
+async function logJobFinished(db: Db, logger: Logger, jobId: string): Promise<void> {
+  const job = await findJob(db, jobId);
+  if (!job) return;
+  batchJobsFinished.inc({ kind: job.kind, state: job.state });
+  const durationMs = job.startedAt && job.finishedAt ? job.finishedAt.getTime() - job.startedAt.getTime() : undefined;
+  const line = { batchJob: job.id, kind: job.kind, state: job.state, totalRows: job.totalRows, rowsDone: job.rowsDone, counts: job.counts, durationMs };
+  if (job.state === 'completed') logger.info(line, 'batch job finished');
+  else logger.warn(line, 'batch job finished');
 }

@@ -1,50 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import { metrics } from '../metrics.js';
-
-export interface MetricsServer {
-  server: Server;
-  /** The address actually bound (METRICS_PORT=0 picks a free one). */
-  url: string;
-  close(): Promise<void>;
-}
-
 /**
- * Prometheus metrics (`GET /metrics`) on a listener of their own (METRICS_PORT, on HOST), apart from the API:
- * the API's port is what a reverse proxy publishes, so checking the socket address there protected nothing
- * behind a proxy on the same machine. Scrapers reach this port; the proxy never forwards to it. The counts carry
- * no identifiers, but they are operational data. Anything but GET/HEAD /metrics is a 404 (405 for other methods).
+ * The metrics listener lives in src/metrics-server.ts, outside the HTTP layer, so the worker entry point
+ * (src/worker.ts) can serve it too; this name stays for the API's entry points and the tests.
  */
-export async function startMetricsServer(port: number, host: string): Promise<MetricsServer> {
-  const server = createServer((req, res) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":"not_found"}');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'Content-Type': 'application/json', Allow: 'GET, HEAD' }).end('{"error":"method_not_allowed"}');
-      return;
-    }
-    metrics.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
-      () => res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":"metrics_unavailable"}'),
-    );
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
-  return {
-    server,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-    },
-  };
-}
+export { startMetricsServer, type MetricsServer } from '../metrics-server.js';
