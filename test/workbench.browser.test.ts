@@ -6,6 +6,7 @@ import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
+import { devIdpToken } from '../src/identity/humans.js';
 import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMemberMatch, registerTestPartner, startTestService, type TestService } from './support/service.js';
 
 /**
@@ -101,6 +102,20 @@ async function signIn(page: Page, user: string, roles: string[]): Promise<void> 
   expect(new URL(page.url()).search).toBe('');
 }
 
+/** Form controls, buttons and links a screen reader would announce without a name (a missing label). */
+async function unnamedControls(page: Page): Promise<string[]> {
+  type Node = { role: string; name?: string; children?: Node[] };
+  const roles = new Set(['button', 'link', 'textbox', 'searchbox', 'combobox', 'checkbox', 'radio', 'spinbutton']);
+  const unnamed: string[] = [];
+  const walk = (node: Node | null) => {
+    if (!node) return;
+    if (roles.has(node.role) && !node.name?.trim()) unnamed.push(node.role);
+    node.children?.forEach(walk);
+  };
+  walk((await page.accessibility.snapshot({ interestingOnly: true })) as Node | null);
+  return unnamed;
+}
+
 const text = (page: Page, selector: string) => page.$eval(selector, (el) => el.textContent ?? '');
 /** Waits until the element's text contains `expected` (the page's own DOM, read in the browser). */
 async function waitForText(page: Page, selector: string, expected: string): Promise<void> {
@@ -121,6 +136,14 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     const ann = await openTab(browser.defaultBrowserContext());
     await signIn(ann, 'ann', ['reviewer']);
     await ann.waitForSelector('tr[data-case]');
+    expect(await unnamedControls(ann)).toEqual([]);
+    // The queue's heading has focus after sign-in; Tab goes on in reading order: claim, then the filters.
+    expect(await ann.evaluate('document.activeElement.id')).toBe('queue-heading');
+    await ann.keyboard.press('Tab');
+    expect(await ann.evaluate('document.activeElement.id')).toBe('claim-next');
+    await ann.keyboard.press('Tab');
+    expect(await ann.evaluate('document.activeElement.id')).toBe('filter-status');
+    await ann.focus('#queue-heading'); // shortcuts are ignored while a form control has focus
     await ann.keyboard.press('n');
     await ann.waitForSelector('#case-heading');
     expect(await text(ann, '#case-heading')).toContain(caseId.slice(0, 8));
@@ -130,10 +153,24 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     expect(table).not.toContain('555-0142'); // contact details masked
     expect(table).toContain('•••0142');
     expect(await ann.$$eval('figure.waterfall svg', (svgs) => svgs.length)).toBe(2);
+    expect(await unnamedControls(ann)).toEqual([]);
     if (process.env.WORKBENCH_SCREENSHOT) await ann.screenshot({ path: process.env.WORKBENCH_SCREENSHOT as `${string}.png`, fullPage: true });
     await ann.keyboard.press('1');
     expect(await ann.$eval('#choice-1', (el) => (el as unknown as { checked: boolean }).checked)).toBe(true);
     await ann.locator('#decision-reason').fill('subscriber confirmed the date of birth by phone');
+    // Meanwhile the case changes under the page (ann extends the lease from elsewhere): the ETag the page holds
+    // is stale, the decision answers 412, and the page reloads the case and says so, keeping the choice.
+    const elsewhere = await devIdpToken(ts.service.deps.db, ts.config, 'ann', ['reviewer']);
+    const seen = await fetch(`${ts.url}/review/cases/${caseId}`, { headers: { authorization: `Bearer ${elsewhere}` } });
+    const extended = await fetch(`${ts.url}/review/cases/${caseId}/lease`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${elsewhere}`, 'content-type': 'application/json', 'if-match': seen.headers.get('etag')! },
+      body: JSON.stringify({ action: 'extend' }),
+    });
+    expect(extended.status).toBe(200);
+    await ann.locator('#decide').click();
+    await waitForText(ann, '#notice', 'The case changed since you opened it');
+    expect(await text(ann, '#case-status')).toBe('Claimed');
     await ann.locator('#decide').click();
     await waitForText(ann, '#case-status', 'Awaiting confirmation');
     expect(await text(ann, '#confirm-heading + p')).toContain('ann proposes');

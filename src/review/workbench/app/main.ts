@@ -171,8 +171,11 @@ function Queue(props: { api: Api; session: Session; notify: Notify; onOpen: (vie
     }
   }, [api, filter.status, filter.reason, filter.partner, filter.olderThan, supervisor, notify]);
 
+  // Other reviewers change the queue too: it refreshes itself every half minute while shown.
   useEffect(() => {
     void refresh();
+    const timer = setInterval(() => void refresh(), 30_000);
+    return () => clearInterval(timer);
   }, [refresh]);
   useEffect(() => heading.current?.focus(), []);
 
