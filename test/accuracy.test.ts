@@ -54,7 +54,7 @@ describe('accuracy on the fixed synthetic set', () => {
 
   it('never auto-matches a twin or a Jr/Sr counterpart to the other', () => {
     const wrong = outcomes.filter((o) => o.decision?.outcome === 'matched' && o.decision.member.memberId !== o.truth?.memberId);
-    expect(wrong.filter((o) => /twin|jr|sr|sibling/i.test(o.truth?.hazard ?? ''))).toEqual([]);
+    expect(wrong.filter((o) => /twin|jr|sr|sibling|parent|spouse|namesake|household-card|married-name/i.test(o.truth?.hazard ?? ''))).toEqual([]);
   });
 
   it('answers through HTTP exactly what the evaluation decided', async () => {

@@ -60,7 +60,7 @@ describe('decide', () => {
 
   it('explains every decision field by field, without demographics', () => {
     const decision = decide(handSetModel, thresholds, ask({ ...household, given: 'Olivia', birthDate: '2015-06-14', sex: 'female' }), [olivia]);
-    expect(decision.top[0]!.explanation.map((e) => e.field)).toEqual(['given', 'family', 'birthDate', 'sex', 'suffix', 'address', 'phone', 'email', 'identifier']);
+    expect(decision.top[0]!.explanation.map((e) => e.field)).toEqual(['given', 'middle', 'family', 'birthDate', 'sex', 'suffix', 'address', 'phone', 'email', 'identifier']);
     expect(JSON.stringify(decision)).not.toMatch(/Olivia|OLIVIA|2015|Garcia|GARCIA|73301/);
   });
 });
@@ -102,7 +102,7 @@ describe('the hazards of matching.md', () => {
 });
 
 describe('identityConfirmed', () => {
-  const base = { given: 'exact', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'exact' } as const;
+  const base = { given: 'exact', middle: 'missing', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'exact' } as const;
   it('needs the first name and the birth date to confirm', () => {
     expect(identityConfirmed(base)).toBe(true);
     expect(identityConfirmed({ ...base, given: 'nickname', birthDate: 'transposed' })).toBe(true);
@@ -112,13 +112,31 @@ describe('identityConfirmed', () => {
     expect(identityConfirmed({ ...base, given: 'swapped', birthDate: 'transposed' })).toBe(false);
     expect(identityConfirmed({ ...base, given: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, given: 'phonetic' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'similar' })).toBe(false);
+    // A look-alike first name confirms with an agreeing middle name and an exact birth date (twins seldom share one).
+    expect(identityConfirmed({ ...base, given: 'similar', middle: 'exact' })).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'phonetic', middle: 'initial' })).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'similar', middle: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'similar', middle: 'exact', birthDate: 'one-digit' })).toBe(false);
+    // A nickname confirms with contact data or the middle name; two formal names of one cluster are twin names.
+    expect(identityConfirmed({ ...base, given: 'nickname', address: 'different', phone: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'nickname', address: 'different', phone: 'different', middle: 'exact' })).toBe(true);
+    // Given and family names exchanged confirm with an exact birth date in the same area, not elsewhere.
+    expect(identityConfirmed({ ...base, given: 'swapped', family: 'exchanged', address: 'zip', phone: 'missing' })).toBe(true);
+    expect(identityConfirmed({ ...base, given: 'swapped', family: 'exchanged', address: 'different', phone: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...base, given: 'swapped', family: 'exchanged', address: 'zip', phone: 'missing', birthDate: 'one-digit' })).toBe(false);
     expect(identityConfirmed({ ...base, birthDate: 'one-digit' })).toBe(true);
     // A near birth date needs current contact data to agree: a namesake born days apart looks like a typo.
     expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'missing' })).toBe(false);
     expect(identityConfirmed({ ...base, birthDate: 'transposed', address: 'zip', phone: 'missing', identifier: 'different' })).toBe(false);
     // The subscriber card is the household's, not the person's: it does not corroborate.
     expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'exact' })).toBe(false);
-    expect(identityConfirmed({ ...base, birthDate: 'year-off-by-one' })).toBe(false);
+    // One year or exactly ten years off, like a digit, confirms with current contact data only.
+    expect(identityConfirmed({ ...base, birthDate: 'year-off-by-one' })).toBe(true);
+    expect(identityConfirmed({ ...base, birthDate: 'ten-years' })).toBe(true);
+    expect(identityConfirmed({ ...base, birthDate: 'year-off-by-one', address: 'zip', phone: 'missing' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'ten-years', address: 'zip', phone: 'missing' })).toBe(false);
+    // Twenty years or more with the same name and home is a Jr/Sr pair.
     expect(identityConfirmed({ ...base, birthDate: 'decade-digit' })).toBe(false);
     expect(identityConfirmed({ ...base, birthDate: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, sex: 'different' })).toBe(false);

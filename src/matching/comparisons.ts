@@ -1,5 +1,5 @@
 import { canonicalSetsIntersect } from './nicknames.js';
-import { FIRST_NON_DECADE_POSITION, intersects, jaroWinkler, JW_HIGH, oneEditApart, onlyDifference } from './compare.js';
+import { FIRST_NON_DECADE_POSITION, intersects, jaroWinkler, JW_HIGH, JW_SIMILAR, oneEditApart, onlyDifference, withinTwoEdits } from './compare.js';
 import type { NormalizedPerson } from './record.js';
 
 /**
@@ -19,13 +19,29 @@ function comparison<const L extends string>(declared: Comparison<L>): Comparison
   return { ...declared, order: Object.keys(declared.levels) as L[] };
 }
 
+/** A name alike another: the same, or Jaro–Winkler ≥ JW_HIGH. */
+function alike(x: string | undefined, y: string | undefined): boolean {
+  return !!x && !!y && (x === y || jaroWinkler(x, y) >= JW_HIGH);
+}
+
+/** Given and family names written in each other's places, allowing a slip in either. */
+function namesExchanged(a: NormalizedPerson, b: NormalizedPerson): boolean {
+  return alike(a.given, b.family) && alike(a.family, b.given);
+}
+
+/** Further apart than a typo, closer than chance: JW ≥ JW_SIMILAR, or two edits in names of 5+ letters. */
+function similarNames(x: string, y: string): boolean {
+  return jaroWinkler(x, y) >= JW_SIMILAR || (x.length >= 5 && y.length >= 5 && withinTwoEdits(x, y));
+}
+
 const given = comparison({
   levels: {
     exact: 'the same first given name',
     nickname: 'forms of one name in the nickname table (William, Bill)',
     'jw-high': `Jaro–Winkler similarity of at least ${JW_HIGH}`,
-    'one-edit': 'one insertion, deletion, substitution or adjacent transposition apart (3+ letters each)',
+    'one-edit': 'one insertion, deletion, substitution or adjacent transposition apart, the first letter kept or transposed (3+ letters each; Eva/Ava and Ella/Bella rhyme, as the names of twins do)',
     phonetic: 'a Double Metaphone code in common',
+    similar: `Jaro–Winkler similarity of at least ${JW_SIMILAR}, or two edits apart (5+ letters each)`,
     swapped: "one's first name is the other's middle name, or given and family names exchanged",
     initial: 'an initial that fits the other name',
     different: 'none of the above',
@@ -39,10 +55,32 @@ const given = comparison({
     const bothNames = x.length > 1 && y.length > 1; // a single letter is an initial: only `initial` applies
     if (bothNames && canonicalSetsIntersect(a.givenCanonical, b.givenCanonical)) return 'nickname';
     if (bothNames && jaroWinkler(x, y) >= JW_HIGH) return 'jw-high';
-    if (x.length >= 3 && y.length >= 3 && oneEditApart(x, y)) return 'one-edit';
+    if (x.length >= 3 && y.length >= 3 && oneEditApart(x, y) && (x[0] === y[0] || (x[0] === y[1] && x[1] === y[0]))) return 'one-edit';
     if (bothNames && intersects(a.givenPhonetic, b.givenPhonetic)) return 'phonetic';
-    if (x === b.middle[0] || y === a.middle[0] || (x === b.family && y === a.family)) return 'swapped';
+    if (bothNames && similarNames(x, y)) return 'similar';
+    if (x === b.middle[0] || y === a.middle[0] || namesExchanged(a, b)) return 'swapped';
     if ((x.length === 1 && y.startsWith(x)) || (y.length === 1 && x.startsWith(y))) return 'initial';
+    return 'different';
+  },
+});
+
+/**
+ * Middle names tell twins apart where first names alone may not (rhyming or nickname-related first names). An
+ * initial agrees with a name it starts; `missing` when either side has none, which is usual.
+ */
+const middle = comparison({
+  levels: {
+    exact: 'the same first middle name',
+    initial: 'an initial that fits the other middle name',
+    different: 'different middle names',
+    missing: 'either side has no middle name',
+  },
+  compare(a, b) {
+    const x = a.middle[0];
+    const y = b.middle[0];
+    if (!x || !y) return 'missing';
+    if (x === y) return 'exact';
+    if ((x.length === 1 || y.length === 1) && x[0] === y[0]) return 'initial';
     return 'different';
   },
 });
@@ -54,6 +92,7 @@ const family = comparison({
     'jw-high': `Jaro–Winkler similarity of at least ${JW_HIGH}`,
     'one-edit': 'one insertion, deletion, substitution or adjacent transposition apart (3+ letters each)',
     phonetic: 'a Double Metaphone code in common',
+    exchanged: "given and family names exchanged (each alike the other's)",
     different: 'none of the above',
     missing: 'either side has no family name',
   },
@@ -66,6 +105,7 @@ const family = comparison({
     if (jaroWinkler(x, y) >= JW_HIGH) return 'jw-high';
     if (x.length >= 3 && y.length >= 3 && oneEditApart(x, y)) return 'one-edit';
     if (intersects(a.familyPhonetic, b.familyPhonetic)) return 'phonetic';
+    if (namesExchanged(a, b)) return 'exchanged';
     return 'different';
   },
 });
@@ -75,7 +115,8 @@ const birthDate = comparison({
     exact: 'the same date',
     transposed: 'day and month exchanged',
     'one-digit': 'one digit differs in the day, the month or the last digit of the year',
-    'decade-digit': 'one digit of the century or decade differs (10+ years: a typo, or a Jr/Sr pair)',
+    'ten-years': 'the decade digit one off, all else equal: exactly ten years apart (a slip: no parent is ten years older than their child)',
+    'decade-digit': 'one digit of the century or decade differs by more (20+ years: a typo, or a Jr/Sr pair)',
     'year-off-by-one': 'same day and month, years one apart',
     different: 'none of the above',
     missing: 'either side has no valid birth date',
@@ -91,6 +132,7 @@ const birthDate = comparison({
     // Both dates are valid already: normalizePerson only keeps valid ISO dates.
     const at = onlyDifference(x, y);
     if (at >= FIRST_NON_DECADE_POSITION) return 'one-digit';
+    if (at === FIRST_NON_DECADE_POSITION - 1 && Math.abs(x.charCodeAt(at) - y.charCodeAt(at)) === 1) return 'ten-years';
     if (at >= 0) return 'decade-digit';
     if (x.slice(4) === y.slice(4) && Math.abs(Number(x.slice(0, 4)) - Number(y.slice(0, 4))) === 1) return 'year-off-by-one';
     return 'different';
@@ -113,18 +155,60 @@ const suffix = comparison({
   },
 });
 
+/** The house number: the street line's first token when it starts with a digit (`27`, `12A`), else ''. */
+function houseNumber(street: string): string {
+  const space = street.indexOf(' ');
+  const first = space === -1 ? street : street.slice(0, space);
+  return first !== '' && first.charCodeAt(0) >= 48 && first.charCodeAt(0) <= 57 ? first : '';
+}
+
 /**
- * Address levels hang on the ZIP: with a zip5 on both sides, street-and-zip / zip / different; when either
- * side has no zip5 the address is `missing` (a street alone, without its ZIP, cannot reach any agreeing level,
- * and calling it `different` would penalise a record for an absent ZIP).
+ * Two street lines that are the same but for a clerk's slip: the same house number (or neither has one) and
+ * Jaro–Winkler ≥ STREET_NEAR over the whole line (`27 MARKELL P LACE` / `27 MARKELL PL`). A different house
+ * number on the same street is a neighbour, never a near street.
+ */
+const STREET_NEAR = 0.9;
+function streetsAlike(x: string, y: string): boolean {
+  return x === y || (houseNumber(x) === houseNumber(y) && jaroWinkler(x, y) >= STREET_NEAR);
+}
+
+/** Postcodes of the same length one digit apart (a slip, or the next delivery area). */
+function postcodesNear(x: string, y: string): boolean {
+  return onlyDifference(x, y) >= 0;
+}
+
+/**
+ * Address levels, best first, from the parts both sides have: the street line (exact, or alike: same house
+ * number and nearly the same words), the postcode (exact or one digit apart) and the town. A street alike
+ * without an agreeing postcode still says "same home" (a mistyped or missing postcode); a postcode or a town
+ * alone says "same area". `missing` only when the two sides share no part to compare, so an absent postcode
+ * is never counted against a record.
  */
 const address = comparison({
-  levels: { 'street-and-zip': 'the same street line and ZIP', zip: 'the same ZIP', different: 'different ZIPs', missing: 'either side has no ZIP' },
+  levels: {
+    'street-and-zip': 'the same street line and postcode',
+    'street-near-and-zip': 'the same postcode and house number, street lines nearly the same (Jaro–Winkler ≥ 0.9)',
+    street: 'the same or nearly the same street line and house number; postcodes differ or one is absent',
+    zip: 'the same postcode, different streets',
+    locality: 'the same town, postcodes differ or one is absent',
+    'zip-near': 'postcodes one digit apart, different streets and towns',
+    different: 'nothing in common',
+    missing: 'no street line, postcode or town on both sides',
+  },
   compare(a, b) {
-    if (!a.zip5 || !b.zip5) return 'missing';
-    if (a.zip5 !== b.zip5) return 'different';
-    if (a.street && a.street === b.street) return 'street-and-zip';
-    return 'zip';
+    const bothZip = !!a.zip5 && !!b.zip5;
+    const bothStreet = !!a.street && !!b.street;
+    const bothCity = !!a.city && !!b.city;
+    if (!bothZip && !bothStreet && !bothCity) return 'missing';
+    const sameZip = bothZip && a.zip5 === b.zip5;
+    if (bothStreet) {
+      if (sameZip && a.street === b.street) return 'street-and-zip';
+      if (streetsAlike(a.street!, b.street!)) return sameZip ? 'street-near-and-zip' : 'street';
+    }
+    if (sameZip) return 'zip';
+    if (bothCity && a.city === b.city) return 'locality';
+    if (bothZip && postcodesNear(a.zip5!, b.zip5!)) return 'zip-near';
+    return 'different';
   },
 });
 
@@ -161,7 +245,7 @@ const identifier = comparison({
   },
 });
 
-export const COMPARISONS = { given, family, birthDate, sex, suffix, address, phone, email, identifier } as const;
+export const COMPARISONS = { given, middle, family, birthDate, sex, suffix, address, phone, email, identifier } as const;
 
 export type Field = keyof typeof COMPARISONS;
 export type LevelOf<F extends Field> = ReturnType<(typeof COMPARISONS)[F]['compare']>;
@@ -190,6 +274,7 @@ export const compareIdentifiers = identifier.compare;
 export function compareRecords(a: NormalizedPerson, b: NormalizedPerson): ComparisonVector {
   return {
     given: given.compare(a, b),
+    middle: middle.compare(a, b),
     family: family.compare(a, b),
     birthDate: birthDate.compare(a, b),
     sex: sex.compare(a, b),

@@ -16,36 +16,56 @@ export interface Candidate {
 }
 
 /** Levels of the fields that tell household members apart, good enough to auto-match on. */
-const CONFIRMING_GIVEN = new Set(['exact', 'nickname', 'jw-high', 'one-edit']);
+const CONFIRMING_GIVEN = new Set(['exact', 'jw-high', 'one-edit']);
+/** First names that only look or sound alike: they confirm only with the middle name agreeing. */
+const LOOKALIKE_GIVEN = new Set(['phonetic', 'similar']);
+const MIDDLE_AGREES = new Set(['exact', 'initial']);
 const EXACT_BIRTH_DATE = 'exact';
-/** Birth-date levels that confirm only with corroboration: a namesake born days apart looks exactly like a typo. */
-const NEAR_BIRTH_DATE = new Set(['transposed', 'one-digit']);
+/**
+ * Birth-date levels that confirm only with corroboration: a namesake born days apart looks exactly like a
+ * typo. A year one off on the same day and month is the same kind of slip (Jr/Sr pairs are decades apart).
+ */
+const NEAR_BIRTH_DATE = new Set(['transposed', 'one-digit', 'year-off-by-one', 'ten-years']);
+/** Address levels that place the two at the same home: the street line agrees, exactly or but for a slip. */
+const SAME_HOME = new Set(['street-and-zip', 'street-near-and-zip', 'street']);
+/** Address levels that place the two at least in the same area. */
+const SAME_AREA = new Set([...SAME_HOME, 'zip', 'locality']);
 
 /**
  * Agreement on current contact data, which a namesake elsewhere does not share. The card's subscriber id does
  * not count: every relative on the contract presents it.
  */
 function contactCorroborates(vector: ComparisonVector): boolean {
-  return vector.address === 'street-and-zip' || vector.phone === 'exact' || vector.email === 'exact';
+  return SAME_HOME.has(vector.address) || vector.phone === 'exact' || vector.email === 'exact';
 }
 
 /**
  * Fellegi–Sunter assumes fields independent given match status; within a household they are not, and a
  * stranger with the same name born a digit apart is not independent of a typo either. So a pair auto-matches
- * only when the person-level fields themselves confirm it:
- *  - the first name is exact, a nickname of it, or a near-exact spelling or single typo (a first name used as the other's
- *    middle name does not confirm: twins are named that way);
- *  - the birth date is exact, or day/month transposed or one digit off (outside the decade) *and* current
- *    contact data (street address, phone or e-mail — not the shared subscriber card) corroborates it;
- *  - sex and generational suffix do not contradict.
- * Anything else at a high score goes to a reviewer.
+ * only when the person-level fields themselves confirm it. The first name confirms when it is
+ *  - exact, near-exact (Jaro–Winkler ≥ 0.92) or one typo away (`one-edit` excludes the first letter: twins are
+ *    often given rhyming names, Eva and Ava, which look exactly like that typo);
+ *  - a nickname of the other (Bill, William) with current contact data or the middle name agreeing: two formal
+ *    names of one nickname cluster (Mary and Marie, Jack and Jackson) are also how twins are named;
+ *  - alike in sound or spelling only (`phonetic`, `similar`: a mangled typo) with the birth date exact and
+ *    the middle name agreeing — twins seldom share a middle name;
+ *  - the other's middle name, with the birth date exact and contact data agreeing;
+ *  - given and family names written in each other's places (both levels say so), with the birth date exact
+ *    and the two at least in the same area.
+ * A different first name with everything else agreeing *is* a twin, and never confirms. The birth date confirms when it is exact, or
+ * transposed, one digit, one year or exactly ten years off *and* current contact data (the same street line,
+ * phone or e-mail — not the shared subscriber card) corroborates it. Sex and generational suffix must not
+ * contradict. Anything else at a high score goes to a reviewer.
  */
 export function identityConfirmed(vector: ComparisonVector): boolean {
-  const birthDateConfirms =
-    vector.birthDate === EXACT_BIRTH_DATE || (NEAR_BIRTH_DATE.has(vector.birthDate) && contactCorroborates(vector));
+  const birthDateExact = vector.birthDate === EXACT_BIRTH_DATE;
+  const contact = contactCorroborates(vector);
+  const birthDateConfirms = birthDateExact || (NEAR_BIRTH_DATE.has(vector.birthDate) && contact);
   const givenConfirms =
     CONFIRMING_GIVEN.has(vector.given) ||
-    (vector.given === 'swapped' && vector.birthDate === EXACT_BIRTH_DATE && contactCorroborates(vector));
+    (vector.given === 'nickname' && (contact || MIDDLE_AGREES.has(vector.middle))) ||
+    (LOOKALIKE_GIVEN.has(vector.given) && birthDateExact && MIDDLE_AGREES.has(vector.middle)) ||
+    (vector.given === 'swapped' && birthDateExact && (contact || (vector.family === 'exchanged' && SAME_AREA.has(vector.address))));
   return givenConfirms && birthDateConfirms && vector.sex !== 'different' && vector.suffix !== 'different';
 }
 

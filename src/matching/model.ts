@@ -62,7 +62,8 @@ export interface Score {
 
 export function levelWeight(parameters: ModelParameters, field: Field, level: string): number {
   if (level === 'missing') return 0;
-  const p = parameters.fields[field][level];
+  // A model trained before a field or level existed gives it no weight rather than failing.
+  const p = parameters.fields[field]?.[level];
   if (!p) return 0;
   return Math.log2(Math.max(p.m, PROBABILITY_FLOOR) / Math.max(p.u, PROBABILITY_FLOOR));
 }

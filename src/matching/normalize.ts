@@ -261,6 +261,12 @@ export function normalizeStreet(line: string | undefined | null): string | undef
   return out.length > 0 ? out.join(' ') : undefined;
 }
 
+/** A town or locality for comparison: folded, letters and single spaces only (`St. Kilda` → `ST KILDA`). */
+export function normalizeCity(city: string | undefined | null): string | undefined {
+  const text = foldText(city).replace(/[^A-Z]+/g, ' ').trim();
+  return text === '' ? undefined : text;
+}
+
 const PLACEHOLDER_POSTCODES = new Set(['00000', '99999', '0000']);
 
 /**
@@ -394,6 +400,7 @@ export function normalizePerson(fields: PersonFields): NormalizedPerson {
     sex: normalizeSex(str(f.sex)),
     street: normalizeStreet(str(f.addressLine)),
     zip5: normalizeZip5(str(f.postalCode)),
+    city: normalizeCity(str(f.city)),
     phone: normalizePhone(str(f.phone)),
     email: normalizeEmail(str(f.email)),
     identifiers: normalizeIdentifiers(f.identifiers),

@@ -6,7 +6,7 @@ import type { NormalizedPerson, PersonFields } from './record.js';
  * from coverage rows that change on their own). Bump the version whenever normalisation changes: profiles of
  * another version are ignored and recomputed from the demographics.
  */
-export const MATCH_PROFILE_VERSION = 1;
+export const MATCH_PROFILE_VERSION = 2;
 
 export type MatchProfile = Omit<NormalizedPerson, 'identifiers'> & { v: number };
 

@@ -48,6 +48,8 @@ export interface NormalizedPerson {
   /** Street line with USPS suffix/unit abbreviations, upper case, single spaces. */
   street: string | undefined;
   zip5: string | undefined;
+  /** Town or locality, folded to letters and single spaces (`St. Kilda` → `ST KILDA`). */
+  city: string | undefined;
   /** Ten digits (US, leading 1 removed); placeholders like 0000000000 removed. */
   phone: string | undefined;
   email: string | undefined;

@@ -43,12 +43,13 @@ export function combine(m: LevelProbabilities, u: LevelProbabilities): Record<Fi
 /** Starting m values: what a careful person would guess, so EM starts on the right side of the mixture. */
 export function initialM(): LevelProbabilities {
   const guess: Partial<Record<Field, Record<string, number>>> = {
-    given: { exact: 0.8, nickname: 0.05, 'jw-high': 0.04, 'one-edit': 0.02, phonetic: 0.02, swapped: 0.02, initial: 0.02, different: 0.03 },
-    family: { exact: 0.85, part: 0.04, 'jw-high': 0.03, 'one-edit': 0.01, phonetic: 0.02, different: 0.05 },
-    birthDate: { exact: 0.9, transposed: 0.03, 'one-digit': 0.03, 'decade-digit': 0.01, 'year-off-by-one': 0.01, different: 0.02 },
+    given: { exact: 0.8, nickname: 0.05, 'jw-high': 0.04, 'one-edit': 0.02, phonetic: 0.02, similar: 0.01, swapped: 0.02, initial: 0.01, different: 0.03 },
+    middle: { exact: 0.8, initial: 0.1, different: 0.1 },
+    family: { exact: 0.85, part: 0.04, 'jw-high': 0.03, 'one-edit': 0.01, phonetic: 0.02, exchanged: 0.01, different: 0.04 },
+    birthDate: { exact: 0.9, transposed: 0.03, 'one-digit': 0.03, 'ten-years': 0.005, 'decade-digit': 0.005, 'year-off-by-one': 0.01, different: 0.02 },
     sex: { agree: 0.97, different: 0.03 },
     suffix: { agree: 0.9, different: 0.1 },
-    address: { 'street-and-zip': 0.7, zip: 0.1, different: 0.2 },
+    address: { 'street-and-zip': 0.6, 'street-near-and-zip': 0.05, street: 0.05, zip: 0.08, locality: 0.04, 'zip-near': 0.02, different: 0.16 },
     phone: { exact: 0.7, different: 0.3 },
     email: { exact: 0.7, different: 0.3 },
     identifier: { exact: 0.8, different: 0.2 },

@@ -6,6 +6,7 @@ import type { MatchModel, ModelParameters } from '../../src/matching/model.js';
  */
 const fields: ModelParameters['fields'] = {
   given: { exact: { m: 0.85, u: 0.005 }, nickname: { m: 0.04, u: 0.002 }, 'jw-high': { m: 0.04, u: 0.003 }, 'one-edit': { m: 0.02, u: 0.002 }, phonetic: { m: 0.02, u: 0.01 }, swapped: { m: 0.01, u: 0.002 }, initial: { m: 0.01, u: 0.02 }, different: { m: 0.03, u: 0.958 } },
+  middle: { exact: { m: 0.8, u: 0.05 }, initial: { m: 0.1, u: 0.05 }, different: { m: 0.1, u: 0.9 } },
   family: { exact: { m: 0.85, u: 0.003 }, part: { m: 0.05, u: 0.001 }, 'jw-high': { m: 0.04, u: 0.003 }, 'one-edit': { m: 0.01, u: 0.001 }, phonetic: { m: 0.02, u: 0.01 }, different: { m: 0.04, u: 0.983 } },
   birthDate: { exact: { m: 0.9, u: 0.0001 }, transposed: { m: 0.03, u: 0.0001 }, 'one-digit': { m: 0.03, u: 0.002 }, 'decade-digit': { m: 0.01, u: 0.0005 }, 'year-off-by-one': { m: 0.01, u: 0.0003 }, different: { m: 0.02, u: 0.9975 } },
   sex: { agree: { m: 0.98, u: 0.5 }, different: { m: 0.02, u: 0.5 } },

@@ -152,6 +152,15 @@ const HAZARDS: Record<string, Hazard> = {
       return 'given-middle-swap';
     },
   },
+  'names-exchanged': {
+    weight: 2,
+    // Given and family names written in each other's boxes on a form.
+    applies: (p) => p.given !== p.family,
+    apply(_rng, p) {
+      [p.given, p.family] = [p.family, p.given];
+      return 'names-exchanged';
+    },
+  },
   nickname: {
     weight: 12,
     applies: (p) => hasNickname(p.given),
@@ -232,6 +241,31 @@ const HAZARDS: Record<string, Hazard> = {
       return 'moved';
     },
   },
+  'typo-street': {
+    weight: 4,
+    // A keyboard slip in one word of the street line (the house number is kept).
+    applies: (p) => p.address !== null && p.address.line.split(' ').some((w) => /^[A-Za-z]{4,}$/.test(w)),
+    apply(rng, p) {
+      const words = p.address!.line.split(' ');
+      const at = rng.pick(words.flatMap((w, i) => (/^[A-Za-z]{4,}$/.test(w) ? [i] : [])));
+      const changed = typo(rng, words[at]!);
+      if (!changed) return null;
+      words[at] = changed;
+      p.address = { ...p.address!, line: words.join(' ') };
+      return 'typo-street';
+    },
+  },
+  'typo-postcode': {
+    weight: 3,
+    applies: (p) => p.address !== null && /^\d{5}$/.test(p.address.postalCode),
+    apply(rng, p) {
+      const code = p.address!.postalCode;
+      const at = rng.int(1, 4);
+      const digit = String((Number(code[at]) + rng.int(1, 9)) % 10);
+      p.address = { ...p.address!, postalCode: code.slice(0, at) + digit + code.slice(at + 1) };
+      return 'typo-postcode';
+    },
+  },
   'missing-middle': {
     weight: 6,
     applies: (p) => p.middle.length > 0,
@@ -282,6 +316,13 @@ const CONFLICTS: [string, string][] = [
   ['missing-middle', 'given-middle-swap'],
   ['dob-transposed', 'dob-digit'],
   ['moved', 'missing-address'],
+  ['moved', 'typo-street'],
+  ['moved', 'typo-postcode'],
+  ['typo-street', 'missing-address'],
+  ['typo-postcode', 'missing-address'],
+  ['names-exchanged', 'married-name'],
+  ['names-exchanged', 'nickname'],
+  ['names-exchanged', 'given-middle-swap'],
 ];
 
 export const HAZARD_NAMES = Object.keys(HAZARDS);
