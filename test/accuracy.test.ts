@@ -1,7 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { evaluate, type QueryOutcome } from '../tools/evaluation/evaluate.js';
+import { febrlToEvaluationFiles } from '../tools/evaluation/febrl.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
 import { trainModel } from '../tools/evaluation/train.js';
 import { readModelFile, DEFAULT_MODEL_FILE } from '../src/members/model-store.js';
@@ -93,4 +96,42 @@ describe('accuracy on the fixed synthetic set', () => {
     const other = await trainModel(ts.service.deps.db, { ...options, seed: 12 });
     expect(other.version).not.toBe(first.version);
   }, 120_000);
+});
+
+/**
+ * The same gate on FEBRL3 (fixtures/febrl3.csv: Australian records, each duplicate with several corrupted
+ * fields, no sex, no households), converted as `member-match febrl` does. Figures in
+ * fixtures/febrl3.baseline.json; a change that does worse fails here.
+ */
+describe('accuracy on FEBRL3', () => {
+  let ts: TestService;
+  let work: string;
+  let report: Awaited<ReturnType<typeof evaluate>>;
+
+  beforeAll(async () => {
+    ts = await startTestService();
+    work = await mkdtemp(path.join(tmpdir(), 'febrl-accuracy-'));
+    await febrlToEvaluationFiles(projectFile('fixtures', 'febrl3.csv'), work);
+    const summary = await importRoster(ts.service.deps.db, path.join(work, 'roster.csv'), { memberIdentifierSystem: ts.config.memberIdentifierSystem });
+    expect(summary.rejected).toBe(0);
+    report = await evaluate(
+      ts.service.deps.db,
+      { model: readModelFile(DEFAULT_MODEL_FILE), thresholds: ts.config.matchThresholds, blockCap: ts.config.blockCap },
+      path.join(work, 'queries.ndjson'),
+      await readTruth(path.join(work, 'truth.csv')),
+    );
+  }, 180_000);
+  afterAll(async () => {
+    await ts?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('meets its recorded baseline', async () => {
+    const baseline = JSON.parse(await readFile(projectFile('fixtures', 'febrl3.baseline.json'), 'utf8')) as Record<string, number>;
+    expect(report.falseMatches.memberConfusedWithMember + report.falseMatches.nonMemberMatched).toBeLessThanOrEqual(baseline.falseMatches!);
+    expect(report.metrics.recallAutoPlusReview).toBeGreaterThanOrEqual(baseline.recallAutoPlusReview!);
+    expect(report.metrics.autoRecall).toBeGreaterThanOrEqual(baseline.autoRecall!);
+    expect(report.metrics.blockingRecall).toBeGreaterThanOrEqual(baseline.blockingRecall!);
+    expect(report.metrics.reviewRate).toBeLessThanOrEqual(baseline.reviewRate!);
+  });
 });
