@@ -215,6 +215,8 @@ function Queue(props: { api: Api; session: Session; notify: Notify; onOpen: (vie
     return true;
   });
   const set = (change: Partial<QueueFilter>) => setFilter((f) => ({ ...f, ...change }));
+  // The partners of the cases listed, as suggestions for the partner filter.
+  const partners = [...new Set((cases ?? []).map((c) => c.partnerClientId).filter((p): p is string => !!p))].sort();
 
   return html`
     <main id="main" class="queue">
@@ -241,9 +243,10 @@ function Queue(props: { api: Api; session: Session; notify: Notify; onOpen: (vie
             </select>
           </label>
           <label>Partner client
-            <input id="filter-partner" type="search" value=${filter.partner} maxLength="128" placeholder="client id"
+            <input id="filter-partner" type="search" value=${filter.partner} maxLength="128" placeholder="client id" list="partners"
               onChange=${(e: Event) => set({ partner: (e.target as HTMLInputElement).value })} />
           </label>
+          <datalist id="partners">${partners.map((p) => html`<option value=${p} />`)}</datalist>
           <label>Age
             <select id="filter-age" value=${String(filter.olderThan ?? 0)} onChange=${(e: Event) => set({ olderThan: Number((e.target as HTMLSelectElement).value) })}>
               <option value="0">Any age</option>
