@@ -597,6 +597,13 @@ function App() {
   sessionRef.current = session;
 
   const notify = useCallback<Notify>((text, kind = 'info') => setNotice({ text, kind }), []);
+  // An information notice has been announced (role=status) and read after a few seconds; it then goes, so it is
+  // not mistaken for news about the next case. Errors stay until the next notice.
+  useEffect(() => {
+    if (notice?.kind !== 'info') return;
+    const timer = setTimeout(() => setNotice(undefined), 10_000);
+    return () => clearTimeout(timer);
+  }, [notice]);
   const api = useMemo(
     () =>
       createApi(
