@@ -85,7 +85,31 @@ export function memberMatchProfile(m: MemberRecord): MatchProfile {
   return profile;
 }
 
+const nameKeys = new WeakMap<MemberRecord, { family: string; given: string }>();
+const contentHashes = new WeakMap<MemberRecord, string>();
+
+/** A member's family and given name keys (memoised per record: import needs them for the hash and the columns). */
+function memberNameKeys(m: MemberRecord): { family: string; given: string } {
+  let keys = nameKeys.get(m);
+  if (!keys) {
+    keys = { family: nameKey(m.family), given: givenNameKey(m.given) };
+    nameKeys.set(m, keys);
+  }
+  return keys;
+}
+
+/** The content hash (memoised per record: import plans with it, then writes it). */
 export function memberContentHash(m: MemberRecord): string {
+  let hash = contentHashes.get(m);
+  if (hash === undefined) {
+    hash = computeMemberContentHash(m);
+    contentHashes.set(m, hash);
+  }
+  return hash;
+}
+
+function computeMemberContentHash(m: MemberRecord): string {
+  const keys = memberNameKeys(m);
   return sha256([
     // Bumping the blocking-key version re-keys every member on the next import.
     `member:v1:blocking:${BLOCKING_KEYS_VERSION}:profile:${MATCH_PROFILE_VERSION}`,
@@ -101,8 +125,8 @@ export function memberContentHash(m: MemberRecord): string {
     m.postalCode,
     m.phone,
     m.email,
-    nameKey(m.family),
-    givenNameKey(m.given),
+    keys.family,
+    keys.given,
   ]);
 }
 
@@ -173,8 +197,8 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
         ${column((m) => m.postalCode)}::text[],
         ${column((m) => m.phone)}::text[],
         ${column((m) => m.email)}::text[],
-        ${column((m) => nameKey(m.family))}::text[],
-        ${column((m) => givenNameKey(m.given))}::text[],
+        ${column((m) => memberNameKeys(m).family)}::text[],
+        ${column((m) => memberNameKeys(m).given)}::text[],
         ${column((m) => memberContentHash(m))}::text[],
         ${column((m) => JSON.stringify(memberMatchProfile(m)))}::jsonb[]
       )`,

@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 import { memberBlockingKeys } from '../matching/blocking.js';
 import { replaceBlockingKeys } from './member-index.js';
+import { buildDeferredIndexes, deferIndexes, insertNewBlockingKeys } from './first-import.js';
 import { recordRosterOptOuts } from '../consent/opt-out-registry.js';
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
@@ -78,6 +79,23 @@ export async function importRosterStream(
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
   const summary: ImportSummary = { rows: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, errors: [] };
   let pending: RosterItem[] = [];
+  // Builds what an import that stopped half-way left deferred; then, into an empty index, defers the secondary
+  // indexes until the rows are in (src/members/first-import.ts). A role that may not build them goes on without.
+  // The input is not read until then: an error it meets meanwhile (a missing file) is held and thrown after.
+  let inputError: unknown;
+  const holdError = (error: unknown) => {
+    inputError ??= error;
+  };
+  input.on('error', holdError);
+  await buildDeferredIndexes(db).catch((error: unknown) => {
+    if ((error as { code?: string }).code !== '42501') throw error;
+  });
+  const firstImport: FirstImportState | undefined = (await deferIndexes(db)) ? { laterKeys: new Map() } : undefined;
+  input.off('error', holdError);
+  if (inputError !== undefined) {
+    if (firstImport) await finishFirstImport(db, firstImport);
+    throw inputError;
+  }
 
   const reject = (line: number, reason: string) => {
     summary.rejected++;
@@ -91,7 +109,7 @@ export async function importRosterStream(
       writable.length === 0
         ? []
         : await db.transaction().execute(async (trx) => {
-            const outcomes = await writeBatch(trx, writable, options.memberIdentifierSystem);
+            const outcomes = await writeBatch(trx, writable, options.memberIdentifierSystem, firstImport);
             const seen = writable.flatMap((item, i) => (item.kind !== 'coverage' && typeof outcomes[i] === 'string' ? [item.member.memberId] : []));
             if (options.onMembersSeen && seen.length > 0) await options.onMembersSeen(trx, [...new Set(seen)]);
             return outcomes;
@@ -142,6 +160,7 @@ export async function importRosterStream(
     throw error;
   } finally {
     if (!input.destroyed) input.destroy();
+    if (firstImport) await finishFirstImport(db, firstImport);
   }
   // After a bulk load the planner's statistics are stale until autovacuum gets round to them (a plan built on
   // an empty table's statistics turns each candidate lookup into a scan), and a re-import that rewrote most
@@ -156,6 +175,20 @@ export async function importRosterStream(
 }
 
 type ItemOutcome = UpsertOutcome | { rejected: string };
+
+/** A first import's state: the keys of members written twice in it, rewritten once the indexes are built. */
+interface FirstImportState {
+  laterKeys: Map<string, string[]>;
+}
+
+async function finishFirstImport(db: Db, state: FirstImportState): Promise<void> {
+  await buildDeferredIndexes(db);
+  const entries = [...state.laterKeys].map(([memberUuid, keys]) => ({ memberUuid, keys, isNew: false }));
+  for (let i = 0; i < entries.length; i += DEFAULT_BATCH_SIZE) {
+    const slice = entries.slice(i, i + DEFAULT_BATCH_SIZE);
+    await db.transaction().execute((trx) => replaceBlockingKeys(trx, slice));
+  }
+}
 
 function combine(a: UpsertOutcome, b: UpsertOutcome): UpsertOutcome {
   if (a === 'inserted' || b === 'inserted') return 'inserted';
@@ -195,6 +228,7 @@ async function writeBatch(
   trx: Tx,
   items: readonly Exclude<RosterItem, { kind: 'rejected' }>[],
   memberIdentifierSystem: string,
+  firstImport: FirstImportState | undefined,
 ): Promise<ItemOutcome[]> {
   const outcomes: (ItemOutcome | undefined)[] = new Array<ItemOutcome | undefined>(items.length);
 
@@ -250,10 +284,15 @@ async function writeBatch(
   for (const round of members.rounds) {
     const results = await upsertMembers(trx, round);
     // Blocking keys follow the demographics: rewritten for inserted and updated members only.
-    await replaceBlockingKeys(
-      trx,
-      round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m), isNew: results[k]!.outcome === 'inserted' }])),
-    );
+    const changed = round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m), isNew: results[k]!.outcome === 'inserted' }]));
+    if (firstImport) {
+      // No index on the keys yet: new members' keys go in with a plain insert; a member written again in this
+      // import gets its keys replaced once the indexes are back (the latest version's).
+      await insertNewBlockingKeys(trx, changed.filter((e) => e.isNew));
+      for (const e of changed) if (!e.isNew) firstImport.laterKeys.set(e.memberUuid, e.keys);
+    } else {
+      await replaceBlockingKeys(trx, changed);
+    }
     const byId = new Map<string, MemberUpsertResult>();
     round.forEach((m, k) => {
       const result = results[k]!;
