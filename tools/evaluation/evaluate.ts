@@ -5,6 +5,11 @@ import type { ComparisonVector } from '../../src/matching/comparisons.js';
 import { decideScored } from '../../src/matching/decide.js';
 import { resolveMember, type ResolverOptions } from '../../src/matching/engine.js';
 import { memberIndexCandidates } from '../../src/members/candidate-source.js';
+import { loadCandidateMembers } from '../../src/members/member-index.js';
+import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../../src/matching/blocking.js';
+import { normalizePerson } from '../../src/matching/normalize.js';
+import { personFromProfile } from '../../src/matching/profile.js';
+import type { PersonFields } from '../../src/matching/record.js';
 import { forEachConcurrently, readQueries, type TruthRow } from './files.js';
 
 /**
@@ -36,6 +41,8 @@ export interface EvaluationReport {
     decisionsPerSecond: number;
   };
   byHazard: Record<string, { n: number; matched: number; wrong: number; review: number; noMatch: number }>;
+  /** Per blocking rule: member queries whose true member it reaches, and those it alone reaches. */
+  blockingByRule: Record<string, { found: number; only: number }>;
   reviewReasons: Record<string, number>;
 }
 
@@ -44,6 +51,11 @@ export interface QueryOutcome {
   truth: TruthRow | undefined;
   decision: MatchDecision | undefined;
   blocked: boolean;
+  /**
+   * Kinds of the blocking rules (and `card`) under which the query and its true member share a key, whether
+   * or not resolution needed to search them: per-rule blocking recall. Absent for non-members.
+   */
+  blockKinds?: string[];
 }
 
 export async function evaluate(
@@ -59,20 +71,42 @@ export async function evaluate(
     const expected = truth.get(query.id);
     let decision: MatchDecision | undefined;
     let blocked = false;
+    let blockKinds: string[] | undefined;
     try {
       const request = parseMemberMatchRequest(query.parameters);
-      const resolution = await resolveMember(memberIndexCandidates(db, options.blockCap), options, offeredPerson(request));
+      const offered = offeredPerson(request);
+      const resolution = await resolveMember(memberIndexCandidates(db, options.blockCap), options, offered);
       decision = resolution.decision;
       blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
+      if (expected?.memberId) blockKinds = await sharedBlockKinds(db, offered, expected.memberId);
     } catch (error) {
       if ((error as { status?: number }).status !== 400) throw error;
     }
-    const outcome = { queryId: query.id, truth: expected, decision, blocked };
+    const outcome = { queryId: query.id, truth: expected, decision, blocked, ...(blockKinds ? { blockKinds } : {}) };
     outcomes.push(outcome);
     onOutcome?.(outcome);
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return summarise(outcomes, seconds);
+}
+
+/**
+ * The blocking-rule kinds under which a query and its true member share a key (`card` when the card's values
+ * reach the member), computed from both sides' keys: what each rule would find, not what the two-pass search
+ * happened to look at.
+ */
+async function sharedBlockKinds(db: Db, offered: PersonFields, memberId: string): Promise<string[]> {
+  const row = await db.selectFrom('members').select('id').where('member_id', '=', memberId).executeTakeFirst();
+  if (!row) return [];
+  const [member] = await loadCandidateMembers(db, [row.id]);
+  if (!member) return [];
+  const query = normalizePerson(offered);
+  const queryKeys = new Set(queryBlockingKeys(query));
+  const kinds = new Set(memberBlockingKeys(personFromProfile(member.profile, member.fields)).filter((k) => queryKeys.has(k)).map(blockKind));
+  const card = new Set([...(offered.identifiers ?? []), ...query.identifiers].map((v) => v.trim().toUpperCase()));
+  const ids = await db.selectFrom('member_identifiers').select('value').where('member_uuid', '=', row.id).execute();
+  if ([memberId, ...ids.map((i) => i.value)].some((v) => card.has(v.toUpperCase()))) kinds.add('card');
+  return [...kinds].sort();
 }
 
 export function summarise(outcomes: readonly QueryOutcome[], seconds: number): EvaluationReport {
@@ -91,11 +125,17 @@ export function summarise(outcomes: readonly QueryOutcome[], seconds: number): E
     metrics: { autoPrecision: 0, autoRecall: 0, autoF1: 0, recallAutoPlusReview: 0, reviewRate: 0, falseMatchRate: 0, blockingRecall: 0, decisionsPerSecond: 0 },
     byHazard: {},
     reviewReasons: {},
+    blockingByRule: {},
   };
-  for (const { truth, decision, blocked } of outcomes) {
+  for (const { truth, decision, blocked, blockKinds } of outcomes) {
     const expected = truth?.memberId;
     if (expected) report.memberQueries++;
     else report.nonMemberQueries++;
+    for (const kind of blockKinds ?? []) {
+      const rule = (report.blockingByRule[kind] ??= { found: 0, only: 0 });
+      rule.found++;
+      if (blockKinds!.length === 1) rule.only++;
+    }
     if (blocked) report.blockingFound++;
     // A query counts once under each of its hazard tags (`nickname+moved` → nickname, moved).
     const tags = (truth?.hazard || (expected ? 'exact' : 'non-member')).split('+');
@@ -142,6 +182,7 @@ export function summarise(outcomes: readonly QueryOutcome[], seconds: number): E
 
 export function formatReport(report: EvaluationReport): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
   const m = report.metrics;
   const lines = [
     `queries                 ${report.queries} (${report.memberQueries} members, ${report.nonMemberQueries} non-members, ${report.unparseable} refused as malformed)`,
@@ -153,6 +194,11 @@ export function formatReport(report: EvaluationReport): string {
     `false matches           ${report.falseMatches.memberConfusedWithMember + report.falseMatches.nonMemberMatched} = ${pct(m.falseMatchRate)} of queries (member confused with member ${report.falseMatches.memberConfusedWithMember}, non-member matched ${report.falseMatches.nonMemberMatched})`,
     `blocking recall         ${pct(m.blockingRecall)}`,
     `decisions per second    ${m.decisionsPerSecond.toFixed(1)}`,
+    '',
+    'blocking rule   recall    only this rule',
+    ...Object.entries(report.blockingByRule)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([kind, r]) => `${kind.padEnd(15)} ${pct(ratio(r.found, report.memberQueries)).padStart(8)}  ${String(r.only).padStart(6)}`),
     '',
     'hazard                               n  matched  wrong  review  no-match',
     ...Object.entries(report.byHazard)
