@@ -3,7 +3,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { createApi, isApiError, type Api, type CaseFilter, type CaseStatus, type CaseSummary, type CaseView, type Person, type Stats } from './api.js';
 import { completeSignIn, currentSession, loadSettings, signOut, startSignIn, type Session, type Settings } from './auth.js';
 import { html } from './html.js';
-import { bits, Waterfall } from './waterfall.js';
+import { Waterfall } from './waterfall.js';
+import { bits } from './weights.js';
 
 /**
  * The reviewer workbench (docs/workbench.md): the exception queue, a case side by side with its candidates,

@@ -1,41 +1,12 @@
 import type { Candidate } from './api.js';
 import { html } from './html.js';
+import { bits, waterfallSteps } from './weights.js';
 
 /**
- * The match-weight waterfall of one candidate (Splink's chart): the prior log-odds, then each field's weight
- * in bits added on, ending at the candidate's match weight. Green steps raise it, red ones lower it; a
- * household field whose agreement was not counted (the model counts only the strongest) shows as a zero step.
- * An SVG with a text description for screen readers; the agreement table beside it carries the same numbers.
+ * A candidate's match-weight waterfall as an SVG: green steps raise the weight, red ones lower it, the last bar
+ * is the total. It has a text description for screen readers; the agreement table beside it carries the same
+ * numbers.
  */
-interface Step {
-  label: string;
-  from: number;
-  to: number;
-  kind: 'prior' | 'up' | 'down' | 'zero' | 'total';
-}
-
-export const bits = (weight: number) => `${weight > 0 ? '+' : weight < 0 ? '−' : '±'}${Math.abs(weight).toFixed(1)}`;
-
-export function waterfallSteps(candidate: Candidate): Step[] {
-  const counted = candidate.explanation.filter((e) => e.level !== 'missing');
-  const fieldSum = counted.reduce((sum, e) => sum + (e.discounted ? 0 : e.weight), 0);
-  const prior = candidate.matchWeight - fieldSum;
-  const steps: Step[] = [{ label: 'Prior odds', from: 0, to: prior, kind: 'prior' }];
-  let running = prior;
-  for (const e of counted) {
-    const weight = e.discounted ? 0 : e.weight;
-    steps.push({
-      label: `${e.field}: ${e.level}${e.discounted ? ' (not counted)' : ''}`,
-      from: running,
-      to: running + weight,
-      kind: weight > 0 ? 'up' : weight < 0 ? 'down' : 'zero',
-    });
-    running += weight;
-  }
-  steps.push({ label: 'Match weight', from: 0, to: candidate.matchWeight, kind: 'total' });
-  return steps;
-}
-
 export function Waterfall({ candidate, index }: { candidate: Candidate; index: number }) {
   const steps = waterfallSteps(candidate);
   const values = steps.flatMap((s) => [s.from, s.to]);
