@@ -1,8 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
@@ -14,6 +17,8 @@ import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMember
  * a reviewer signs in through the development IdP (authorization code + PKCE), claims the case a partner's
  * $member-match opened, decides it; a second reviewer confirms it (four eyes); the partner's status URL then
  * answers 200 with the member. WORKBENCH_SCREENSHOT=docs/workbench.png saves the case view for the docs.
+ * Then, as in production, without DEV_MODE: sign-in through another origin's OpenID Connect provider
+ * (OIDC_ISSUER's discovery, CORS, the page's Content-Security-Policy).
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -51,6 +56,63 @@ function louChen(): Parameters {
   delete coverage.identifier;
   coverage.subscriberId = 'L500';
   return request;
+}
+
+/**
+ * A stand-in for the organisation's OpenID Connect provider on another origin: discovery, an authorization
+ * endpoint that signs 'pat' (a reviewer) straight in, a token endpoint checking PKCE, its JWKS; CORS for the
+ * browser's discovery and token requests, as a real provider offers a registered single-page client.
+ */
+async function startFakeIdp(): Promise<{ issuer: string; tokensIssued(): number; close(): Promise<void> }> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'fake-1', alg: 'ES256' };
+  const codes = new Map<string, { challenge: string; nonce: string; clientId: string }>();
+  let issued = 0;
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}/realms/staff`;
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end(JSON.stringify(body));
+  };
+  const readBody = async (req: IncomingMessage) => {
+    let body = '';
+    for await (const chunk of req) body += String(chunk);
+    return new URLSearchParams(body);
+  };
+  const server = createHttpServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', issuer);
+    if (url.pathname === '/realms/staff/.well-known/openid-configuration') {
+      return json(res, 200, { issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` });
+    }
+    if (url.pathname === '/realms/staff/jwks') return json(res, 200, { keys: [jwk] });
+    if (url.pathname === '/realms/staff/auth') {
+      const code = randomBytes(16).toString('base64url');
+      codes.set(code, { challenge: url.searchParams.get('code_challenge') ?? '', nonce: url.searchParams.get('nonce') ?? '', clientId: url.searchParams.get('client_id') ?? '' });
+      const back = new URL(url.searchParams.get('redirect_uri') ?? '');
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      res.writeHead(302, { location: back.toString() }).end();
+      return;
+    }
+    if (url.pathname === '/realms/staff/token' && req.method === 'POST') {
+      const form = await readBody(req);
+      const grant = codes.get(form.get('code') ?? '');
+      codes.delete(form.get('code') ?? '');
+      if (!grant || createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url') !== grant.challenge) return json(res, 400, { error: 'invalid_grant' });
+      issued += 1;
+      const idToken = await new SignJWT({ roles: ['reviewer'], nonce: grant.nonce })
+        .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })
+        .setIssuer(issuer)
+        .setSubject('pat')
+        .setAudience(grant.clientId)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      return json(res, 200, { id_token: idToken, access_token: 'opaque', token_type: 'Bearer', expires_in: 300 });
+    }
+    json(res, 404, { error: 'not_found' });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { issuer, tokensIssued: () => issued, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 let ts: TestService;
@@ -205,6 +267,31 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     await ivy.waitForSelector('#reopen-reason');
     await context.close();
 
+    expect(pageErrors).toEqual([]);
+  });
+  it('signs in through an external OIDC_ISSUER, found by discovery, as in production', { timeout: 120_000 }, async () => {
+    const idp = await startFakeIdp();
+    const port = await freePort();
+    const prod = await startTestService({
+      PORT: String(port),
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      OIDC_ISSUER: idp.issuer,
+      OIDC_JWKS_URL: `${idp.issuer}/jwks`,
+    });
+    try {
+      const page = await openTab(await browser.createBrowserContext());
+      await page.goto(`${prod.url}/review/`);
+      expect(await text(page, '#sign-in')).toContain(`Sign in with ${new URL(idp.issuer).host}`);
+      await Promise.all([page.waitForNavigation(), page.locator('#sign-in').click()]);
+      await waitForText(page, '#who', 'pat');
+      // The ID token from the other origin is accepted by the review API: the queue loads.
+      await page.waitForFunction(`document.querySelector('#cases-heading')?.textContent?.includes('(0)')`);
+      expect(idp.tokensIssued()).toBe(1);
+      await page.browserContext().close();
+    } finally {
+      await prod.stop();
+      await idp.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });
