@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { ConfigError } from '../config.js';
+import { projectFile } from '../project-files.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerRosterCommands } from './commands/roster.js';
 import { registerClientCommands } from './commands/client.js';
@@ -14,10 +17,17 @@ import { registerEvalCommand } from './commands/eval.js';
 import { registerConsentCommands } from './commands/consent.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerModelCommands } from './commands/model.js';
+import { registerReviewCommands } from './commands/review.js';
+import { registerLinksCommands } from './commands/links.js';
+import { registerScratchCommands } from './commands/scratch.js';
 
 /** `member-match <command>`: operator and demo commands. Every command reads the same configuration as the server. */
 
-const program = new Command('member-match').description('HRex $member-match service: operator commands');
+const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
+const program = new Command('member-match')
+  .description('HRex $member-match service: operator commands')
+  .version(version, '-V, --version', 'print the version')
+  .showHelpAfterError('(add --help for usage)');
 
 registerMigrateCommand(program);
 registerRosterCommands(program);
@@ -34,9 +44,16 @@ registerEvalCommand(program);
 registerConsentCommands(program);
 registerPolicyCommands(program);
 registerModelCommands(program);
+registerReviewCommands(program);
+registerLinksCommands(program);
+registerScratchCommands(program);
 
+// Errors meant for the operator (a bad argument, configuration, an unreachable or refusing service) print their
+// message alone; anything else keeps its name, as a bug report would need.
+const OPERATOR_ERRORS = new Set(['InvalidArgumentError', 'ConfigError', 'CliError']);
 program.parseAsync(process.argv).catch((error: unknown) => {
   const e = error as { message?: string; name?: string };
-  console.error(`member-match: ${e?.name === 'InvalidArgumentError' || e?.name === 'ConfigError' ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? ''}`}`);
+  const forOperator = error instanceof ConfigError || OPERATOR_ERRORS.has(e?.name ?? '');
+  console.error(`member-match: ${forOperator ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? ''}`}`);
   process.exitCode = 1;
 });

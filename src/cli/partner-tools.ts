@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type CryptoKey } from 'jose';
+import { cliFetch, responseBody } from './http.js';
 
 /**
  * What a partner payer does on its side of SMART Backend Services: hold a key pair, publish the public
@@ -55,7 +56,7 @@ export async function requestAccessToken(
   clientAssertion: string,
   scope: string,
 ): Promise<TokenRequestResult> {
-  const response = await fetch(tokenUrl, {
+  const response = await cliFetch(tokenUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
@@ -65,5 +66,5 @@ export async function requestAccessToken(
       scope,
     }),
   });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  return { status: response.status, body: ((await responseBody(response)) ?? {}) as Record<string, unknown> };
 }

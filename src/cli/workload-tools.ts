@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../identity/grants/token-exchange.js';
+import { cliFetch, responseBody } from './http.js';
 import type { TokenRequestResult } from './partner-tools.js';
 
 /**
@@ -38,8 +39,8 @@ export async function mintWorkloadToken(options: WorkloadTokenOptions): Promise<
 export async function exchangeWorkloadToken(tokenUrl: string, subjectToken: string, scope?: string): Promise<TokenRequestResult> {
   const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: JWT_TOKEN_TYPE });
   if (scope) form.set('scope', scope);
-  const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const response = await cliFetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  return { status: response.status, body: ((await responseBody(response)) ?? {}) as Record<string, unknown> };
 }
 
 /**
@@ -55,6 +56,6 @@ export async function exchangeForAgentToken(tokenUrl: string, subjectToken: stri
     actor_token_type: JWT_TOKEN_TYPE,
   });
   if (scope) form.set('scope', scope);
-  const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const response = await cliFetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  return { status: response.status, body: ((await responseBody(response)) ?? {}) as Record<string, unknown> };
 }

@@ -43,6 +43,12 @@ export async function disableAgent(db: DbOrTx, agentId: string): Promise<boolean
   return result.numUpdatedRows > 0n;
 }
 
+/** Lets a disabled agent take delegations again; false when no such agent exists. */
+export async function enableAgent(db: DbOrTx, agentId: string): Promise<boolean> {
+  const result = await db.updateTable('agent_registrations').set({ enabled: true, disabled_at: null }).where('agent_id', '=', agentId).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 export async function isAgentEnabled(db: DbOrTx, agentId: string): Promise<boolean> {
   const row = await db.selectFrom('agent_registrations').select('enabled').where('agent_id', '=', agentId).executeTakeFirst();
   return row?.enabled ?? false;

@@ -70,6 +70,12 @@ export async function disablePartnerClient(db: DbOrTx, clientId: string): Promis
   return result.numUpdatedRows > 0n;
 }
 
+/** Lets a disabled client request tokens again; false when no such client exists. */
+export async function enablePartnerClient(db: DbOrTx, clientId: string): Promise<boolean> {
+  const result = await db.updateTable('partner_clients').set({ enabled: true, disabled_at: null }).where('client_id', '=', clientId).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 export async function isPartnerClientEnabled(db: DbOrTx, clientId: string): Promise<boolean> {
   const row = await db.selectFrom('partner_clients').select('enabled').where('client_id', '=', clientId).executeTakeFirst();
   return row?.enabled ?? false;

@@ -76,6 +76,12 @@ export async function disableWorkload(db: DbOrTx, workloadId: string): Promise<b
   return result.numUpdatedRows > 0n;
 }
 
+/** Trusts a disabled workload again (its next exchange succeeds); false when no such workload exists. */
+export async function enableWorkload(db: DbOrTx, workloadId: string): Promise<boolean> {
+  const result = await db.updateTable('workload_identities').set({ enabled: true, disabled_at: null }).where('workload_id', '=', workloadId).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 export async function isWorkloadEnabled(db: DbOrTx, workloadId: string): Promise<boolean> {
   const row = await db.selectFrom('workload_identities').select('enabled').where('workload_id', '=', workloadId).executeTakeFirst();
   return row?.enabled ?? false;

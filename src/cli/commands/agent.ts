@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { JWK } from 'jose';
 import { loadConfig } from '../../config.js';
-import { disableAgent, listAgents, registerAgent } from '../../identity/agents.js';
+import { disableAgent, enableAgent, listAgents, registerAgent } from '../../identity/agents.js';
+import { printTable } from '../output.js';
 import { signClientAssertion } from '../partner-tools.js';
 import { exchangeForAgentToken } from '../workload-tools.js';
 import { withDb } from './common.js';
@@ -24,9 +25,10 @@ export function registerAgentCommands(program: Command): void {
     );
   agent
     .command('list')
+    .description('registered agents')
     .action(() =>
       withDb(async (db) => {
-        for (const a of await listAgents(db)) console.log(`${a.agentId}\t${a.enabled ? 'enabled' : 'disabled'}\t${a.name}\t${a.toolScopes.join(' ')}`);
+        printTable(['AGENT ID', 'STATE', 'NAME', 'TOOL SCOPES'], (await listAgents(db)).map((a) => [a.agentId, a.enabled ? 'enabled' : 'disabled', a.name, a.toolScopes.join(' ')]));
       }),
     );
   agent
@@ -35,8 +37,18 @@ export function registerAgentCommands(program: Command): void {
     .description('stop an agent: new delegations refused at once, its tokens within 5 s')
     .action((id: string) =>
       withDb(async (db) => {
-        if (!(await disableAgent(db, id))) throw new InvalidArgumentError('no such agent');
+        if (!(await disableAgent(db, id))) throw new InvalidArgumentError(`no such agent: ${id} (see \`member-match agent list\`)`);
         console.log(`disabled ${id}`);
+      }),
+    );
+  agent
+    .command('enable')
+    .argument('<agent-id>')
+    .description('enable a disabled agent again: it may take delegations at once')
+    .action((id: string) =>
+      withDb(async (db) => {
+        if (!(await enableAgent(db, id))) throw new InvalidArgumentError(`no such agent: ${id} (see \`member-match agent list\`)`);
+        console.log(`enabled ${id}`);
       }),
     );
   agent

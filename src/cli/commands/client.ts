@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { JWK } from 'jose';
-import { disablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../../identity/partner-clients.js';
+import { disablePartnerClient, enablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../../identity/partner-clients.js';
+import { printTable } from '../output.js';
 import { withDb, systemValueOption } from './common.js';
 
 export function registerClientCommands(program: Command): void {
@@ -39,11 +40,10 @@ export function registerClientCommands(program: Command): void {
     .description('list partner clients')
     .action(() =>
       withDb(async (db) => {
-        for (const c of await listPartnerClients(db)) {
-          console.log(
-            [c.clientId, c.enabled ? 'enabled' : 'disabled', `${c.organization.system}|${c.organization.value}`, c.scopes.join(' '), c.name].join('\t'),
-          );
-        }
+        printTable(
+          ['CLIENT ID', 'STATE', 'ORGANISATION', 'SCOPES', 'NAME'],
+          (await listPartnerClients(db)).map((c) => [c.clientId, c.enabled ? 'enabled' : 'disabled', `${c.organization.system}|${c.organization.value}`, c.scopes.join(' '), c.name]),
+        );
       }),
     );
   client
@@ -52,12 +52,18 @@ export function registerClientCommands(program: Command): void {
     .description('disable a client: new tokens are refused at once, issued tokens stop working within 5 seconds')
     .action((clientId: string) =>
       withDb(async (db) => {
-        if (!(await disablePartnerClient(db, clientId))) {
-          console.error('no such client');
-          process.exitCode = 1;
-          return;
-        }
+        if (!(await disablePartnerClient(db, clientId))) throw new InvalidArgumentError(`no such client: ${clientId} (see \`member-match client list\`)`);
         console.log(`disabled ${clientId}`);
+      }),
+    );
+  client
+    .command('enable')
+    .argument('<client-id>')
+    .description('enable a disabled client again: it may request tokens at once')
+    .action((clientId: string) =>
+      withDb(async (db) => {
+        if (!(await enablePartnerClient(db, clientId))) throw new InvalidArgumentError(`no such client: ${clientId} (see \`member-match client list\`)`);
+        console.log(`enabled ${clientId}`);
       }),
     );
 }

@@ -3,6 +3,7 @@ import { appendAuditEvent } from '../../audit/audit-trail.js';
 import { clearOptOut, listOptOuts, recordOptOut } from '../../consent/opt-out-registry.js';
 import type { Tx } from '../../db/database.js';
 import { findMemberSummaryByMemberId } from '../../members/member-index.js';
+import { printTable } from '../output.js';
 import { withDb } from './common.js';
 
 /** Changes a member's registry entry and writes its audit event in one transaction. */
@@ -43,7 +44,7 @@ export function registerConsentCommands(program: Command): void {
     .description('members who opted out or revoked, newest first')
     .action(() =>
       withDb(async (db) => {
-        for (const row of await listOptOuts(db)) console.log(`${row.member_id}\t${row.status}\t${row.source}\t${row.recorded_at.toISOString()}`);
+        printTable(['MEMBER ID', 'STATUS', 'SOURCE', 'RECORDED'], (await listOptOuts(db)).map((row) => [row.member_id, row.status, row.source, row.recorded_at]));
       }),
     );
 }

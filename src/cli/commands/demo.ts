@@ -1,6 +1,11 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { hrexExampleRequest } from '../hrex-example.js';
-import { systemValueOption } from './common.js';
+import { choiceOption, systemValueOption } from './common.js';
+
+const isoDate = (text: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(Date.parse(text))) throw new InvalidArgumentError('expected a date as YYYY-MM-DD');
+  return text;
+};
 
 export function registerDemoCommands(program: Command): void {
   program
@@ -8,8 +13,8 @@ export function registerDemoCommands(program: Command): void {
     .description('demo material')
     .command('request')
     .option('--recipient <system|value>', 'consent recipient (the partner organisation)', systemValueOption)
-    .option('--policy <policy>', 'consent policy: sensitive or regular', 'sensitive')
-    .option('--birth-date <date>', "replace the member's birth date (e.g. a typo that needs a human reviewer)")
+    .addOption(choiceOption('--policy <policy>', 'consent policy', ['sensitive', 'regular'], 'sensitive'))
+    .option('--birth-date <date>', "replace the member's birth date, YYYY-MM-DD (e.g. a typo that needs a human reviewer)", isoDate)
     .description('print the HL7 HRex example $member-match request with its consent period moved to today')
     .action((options: { recipient?: { system: string; value: string }; policy: 'regular' | 'sensitive'; birthDate?: string }) => {
       const request = hrexExampleRequest({ policy: options.policy, ...(options.recipient ? { recipient: options.recipient } : {}) });

@@ -5,13 +5,14 @@ import type { JWK } from 'jose';
 import { loadConfig } from '../../config.js';
 import { PARTNER_SCOPES } from '../../identity/partner-clients.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../partner-tools.js';
+import { choiceOption } from './common.js';
 
 export function registerPartnerCommands(program: Command): void {
   const partner = program.command('partner').description("play a partner payer's side, for demos and testing");
   partner
     .command('keys')
     .requiredOption('--out <dir>', 'folder to write private.jwk.json and jwks.json into')
-    .option('--alg <alg>', 'ES384 or RS384', 'ES384')
+    .addOption(choiceOption('--alg <alg>', 'signing algorithm', ['ES384', 'RS384'], 'ES384'))
     .description('generate a partner key pair')
     .action(async (options: { out: string; alg: 'ES384' | 'RS384' }) => {
       const pair = await generatePartnerKeyPair(options.alg);

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { JWK } from 'jose';
 import { loadConfig } from '../../config.js';
-import { disableWorkload, listWorkloads, registerWorkload, WORKLOAD_SCOPES } from '../../identity/workloads.js';
+import { disableWorkload, enableWorkload, listWorkloads, registerWorkload, WORKLOAD_SCOPES } from '../../identity/workloads.js';
+import { printTable } from '../output.js';
 import { exchangeWorkloadToken, mintWorkloadToken } from '../workload-tools.js';
 import { withDb } from './common.js';
 
@@ -33,7 +34,10 @@ export function registerWorkloadCommands(program: Command): void {
     .description('trusted workloads')
     .action(() =>
       withDb(async (db) => {
-        for (const w of await listWorkloads(db)) console.log(`${w.workloadId}\t${w.enabled ? 'enabled' : 'disabled'}\t${w.name}\t${w.issuer}\t${w.subject}\t${w.scopes.join(' ')}`);
+        printTable(
+          ['WORKLOAD ID', 'STATE', 'NAME', 'ISSUER', 'SUBJECT', 'SCOPES'],
+          (await listWorkloads(db)).map((w) => [w.workloadId, w.enabled ? 'enabled' : 'disabled', w.name, w.issuer, w.subject, w.scopes.join(' ')]),
+        );
       }),
     );
   workload
@@ -42,8 +46,18 @@ export function registerWorkloadCommands(program: Command): void {
     .description('stop trusting a workload: new exchanges refused at once, issued tokens stop working within 5 s')
     .action((id: string) =>
       withDb(async (db) => {
-        if (!(await disableWorkload(db, id))) throw new InvalidArgumentError('no such workload');
+        if (!(await disableWorkload(db, id))) throw new InvalidArgumentError(`no such workload: ${id} (see \`member-match workload list\`)`);
         console.log(`disabled ${id}`);
+      }),
+    );
+  workload
+    .command('enable')
+    .argument('<workload-id>')
+    .description('trust a disabled workload again: its next exchange succeeds (re-adding it would clash with the one kept)')
+    .action((id: string) =>
+      withDb(async (db) => {
+        if (!(await enableWorkload(db, id))) throw new InvalidArgumentError(`no such workload: ${id} (see \`member-match workload list\`)`);
+        console.log(`enabled ${id}`);
       }),
     );
   workload
