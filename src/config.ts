@@ -1,3 +1,4 @@
+import { DEFAULT_THRESHOLDS } from './matching/decision.js';
 import os from 'node:os';
 import { z } from 'zod';
 import { parseSystemValue } from './shared/system-value.js';
@@ -32,9 +33,9 @@ const configSchema = z
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(300).default(300),
     PHI_HASH_KEY: z.string().min(32).optional(),
     // Defaults justified by the evaluation in README "Accuracy".
-    MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.999999),
-    MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.99999),
-    MATCH_MARGIN_BITS: z.coerce.number().min(0).default(10),
+    MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(DEFAULT_THRESHOLDS.upper),
+    MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(DEFAULT_THRESHOLDS.lower),
+    MATCH_MARGIN_BITS: z.coerce.number().min(0).default(DEFAULT_THRESHOLDS.marginBits),
     BLOCK_CAP: z.coerce.number().int().min(10).default(1000),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(120),

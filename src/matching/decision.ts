@@ -41,6 +41,13 @@ export type MatchDecision =
   | (DecisionBase & { outcome: 'review'; reason: ReviewReason; best: ScoredCandidate })
   | (DecisionBase & { outcome: 'no-match'; reason: 'no-candidate' | 'below-threshold' });
 
+/**
+ * The default thresholds (MATCH_UPPER_THRESHOLD ≈ 19.9 bits, MATCH_LOWER_THRESHOLD ≈ 16.6 bits,
+ * MATCH_MARGIN_BITS), chosen by `eval --sweep` on the synthetic training set (README "Accuracy"); their
+ * estimated error rates for a model come from `checkModel` (diagnostics.ts).
+ */
+export const DEFAULT_THRESHOLDS: DecisionThresholds = { upper: 0.999999, lower: 0.99999, marginBits: 10 };
+
 export interface DecisionThresholds {
   /** Auto-match at or above this probability (and only without a conflict). */
   upper: number;

@@ -72,9 +72,12 @@ function tfAdjustment(parameters: ModelParameters, field: 'family' | 'given', na
   if (!name) return 0;
   const uExact = parameters.fields[field].exact?.u;
   if (!uExact) return 0;
-  const tf = parameters.termFrequencies[field][name] ?? parameters.termFrequencies.floor;
-  const adjustment = Math.log2(uExact / Math.max(tf, PROBABILITY_FLOOR));
-  return Math.max(-TF_ADJUSTMENT_LIMIT, Math.min(TF_ADJUSTMENT_LIMIT, adjustment));
+  const listed = parameters.termFrequencies[field][name];
+  const adjustment = Math.log2(uExact / Math.max(listed ?? parameters.termFrequencies.floor, PROBABILITY_FLOOR));
+  // A name absent from the table is rarer than any listed: it never counts against a match. (In an index of a
+  // few hundred members the floor, one member's share, exceeds the average chance agreement, and would.)
+  const bounded = listed === undefined ? Math.max(0, adjustment) : adjustment;
+  return Math.max(-TF_ADJUSTMENT_LIMIT, Math.min(TF_ADJUSTMENT_LIMIT, bounded));
 }
 
 export function priorWeight(parameters: ModelParameters): number {

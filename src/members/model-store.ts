@@ -3,6 +3,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import type { Db, DbOrTx } from '../db/database.js';
 import { projectFile } from '../project-files.js';
+import type { ModelDiagnostics } from '../matching/diagnostics.js';
 import { validateParameters, type MatchModel, type ModelParameters } from '../matching/model.js';
 
 /**
@@ -22,7 +23,7 @@ export async function loadActiveModel(db: DbOrTx): Promise<MatchModel | undefine
   return row && { version: row.version, parameters: row.parameters as unknown as ModelParameters };
 }
 
-export async function saveModel(db: DbOrTx, model: StoredModel, activate: boolean): Promise<void> {
+export async function saveModel(db: DbOrTx, model: StoredModel, activate: boolean, options: { force?: boolean } = {}): Promise<void> {
   const problems = validateParameters(model.parameters);
   if (problems.length > 0) throw new Error(`invalid model ${model.version}: ${problems.join('; ')}`);
   await db
@@ -34,7 +35,17 @@ export async function saveModel(db: DbOrTx, model: StoredModel, activate: boolea
     })
     .onConflict((oc) => oc.column('version').doNothing())
     .execute();
-  if (activate) await activateModel(db, model.version);
+  if (activate) await activateModel(db, model.version, options);
+}
+
+/**
+ * The diagnostics a trained model carries (training.diagnostics, see matching/diagnostics.ts) must have passed
+ * for it to be activated; a model trained before diagnostics existed carries none and is not refused.
+ */
+function failedChecks(training: unknown): string[] {
+  const diagnostics = (training as { diagnostics?: ModelDiagnostics } | null)?.diagnostics;
+  if (!diagnostics || diagnostics.passed) return [];
+  return diagnostics.checks.filter((c) => !c.passed).map((c) => `${c.check} (${c.detail})`);
 }
 
 /** The channel on which an activation is announced (payload: the new active version). */
@@ -48,11 +59,13 @@ const ACTIVATE_LOCK_KEY = 0x6d6d_a0d4;
  * of the change exactly when it commits. Running providers also check the active version on every call
  * ({@link createModelProvider}), so once this returns the next request anywhere is scored by `version`.
  */
-export async function activateModel(db: DbOrTx, version: string): Promise<void> {
-  if (!db.isTransaction) return db.transaction().execute((trx) => activateModel(trx, version));
+export async function activateModel(db: DbOrTx, version: string, options: { force?: boolean } = {}): Promise<void> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => activateModel(trx, version, options));
   await sql`SELECT pg_advisory_xact_lock(${ACTIVATE_LOCK_KEY})`.execute(db);
-  const exists = await db.selectFrom('match_models').select('version').where('version', '=', version).executeTakeFirst();
+  const exists = await db.selectFrom('match_models').select(['version', 'training']).where('version', '=', version).executeTakeFirst();
   if (!exists) throw new Error(`no model with version ${version}`);
+  const failed = failedChecks(exists.training);
+  if (failed.length > 0 && !options.force) throw new Error(`model ${version} failed its diagnostics, not activated: ${failed.join('; ')}`);
   await db.updateTable('match_models').set({ active: false }).where('active', '=', true).where('version', '!=', version).execute();
   await db.updateTable('match_models').set({ active: true, activated_at: new Date() }).where('version', '=', version).execute();
   await sql`SELECT pg_notify(${MODEL_CHANNEL}, ${version})`.execute(db);

@@ -1,3 +1,5 @@
+import { checkModel } from '../../src/matching/diagnostics.js';
+import { DEFAULT_THRESHOLDS, type DecisionThresholds } from '../../src/matching/decision.js';
 import { createHash } from 'node:crypto';
 import type { Db } from '../../src/db/database.js';
 import { offeredPerson, parseMemberMatchRequest } from '../../src/fhir/member-match-request.js';
@@ -30,6 +32,8 @@ export interface TrainOptions {
   /** Random member pairs for u. */
   uPairs?: number;
   blockCap: number;
+  /** The thresholds whose estimated error rates the model's diagnostics report (default: the service's defaults). */
+  thresholds?: DecisionThresholds;
   log?: (message: string) => void;
 }
 
@@ -123,6 +127,8 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
     given: await nameFrequencies(db, 'given'),
   });
   const digest = createHash('sha256').update(JSON.stringify(parameters)).digest('hex').slice(0, 10);
+  const diagnostics = checkModel(parameters, options.thresholds ?? DEFAULT_THRESHOLDS, sessions);
+  for (const c of diagnostics.checks) log(`${c.passed ? 'pass' : 'FAIL'}  ${c.check}: ${c.detail}`);
   const memberCount = await countMembers(db);
   return {
     version: `fs-${method}-${digest}`,
@@ -136,6 +142,7 @@ export async function trainModel(db: Db, options: TrainOptions): Promise<StoredM
       labelledMatches: labelledMatches.length,
       randomPairs: uVectors.length,
       ...(sessions ? { sessions } : {}),
+      diagnostics,
     },
   };
 }
