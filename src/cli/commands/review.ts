@@ -6,7 +6,7 @@ import { choiceOption, intInRange, positiveInt, STAFF_TOKEN_HINT, staffApi, staf
 /**
  * `member-match review …`: the review queue from the command line, through the reviewer API (/review) with a
  * staff token, so the same leases, ETags, four-eyes rule, policy and audit trail apply as in the workbench.
- * Changes send the case version as If-Match: the one given with --version, else the one just read (the CLI
+ * Changes send the case version as If-Match: the one given with --case-version, else the one just read (the CLI
  * shows the case before it changes it, as a reviewer would read it).
  */
 
@@ -42,8 +42,8 @@ function call(options: ApiOptions, method: string, path: string, extra: { body?:
 }
 
 /** If-Match for a change: the version given, else the case's current ETag. */
-async function ifMatch(options: ApiOptions & { version?: number }, id: string): Promise<string> {
-  if (options.version !== undefined) return `"${options.version}"`;
+async function ifMatch(options: ApiOptions & { caseVersion?: number }, id: string): Promise<string> {
+  if (options.caseVersion !== undefined) return `"${options.caseVersion}"`;
   const current = await call(options, 'GET', `/cases/${id}`);
   return current.headers.get('etag') ?? `"${current.body.version}"`;
 }
@@ -98,8 +98,8 @@ export function registerReviewCommands(program: Command): void {
       .addOption(choiceOption('--decision <decision>', 'the decision', ['match', 'no-match']).makeOptionMandatory())
       .option('--member <member-ref>', 'for match: the candidate chosen (its memberRef, as `review show` lists)')
       .requiredOption('--reason <text>', 'why (kept in the audit trail)')
-      .option('--version <n>', 'the case version you decided on (default: the current one)', positiveInt),
-  ).action(async (id: string, options: ApiOptions & { decision: 'match' | 'no-match'; member?: string; reason: string; version?: number }) => {
+      .option('--case-version <n>', 'the case version you decided on, sent as If-Match (default: the current one)', positiveInt),
+  ).action(async (id: string, options: ApiOptions & { decision: 'match' | 'no-match'; member?: string; reason: string; caseVersion?: number }) => {
     if ((options.decision === 'match') !== (options.member !== undefined)) throw new InvalidArgumentError('--member is required with --decision match, and only then');
     if (options.member !== undefined && !UUID.test(options.member)) throw new InvalidArgumentError('--member is a candidate memberRef (a UUID)');
     const body = { decision: options.decision, reason: options.reason, ...(options.member ? { memberRef: options.member } : {}) };
@@ -113,8 +113,8 @@ export function registerReviewCommands(program: Command): void {
       .description("four eyes: confirm (or --reject) another reviewer's decision on a high-risk case")
       .option('--reject', 'reject the proposed decision instead of confirming it')
       .requiredOption('--reason <text>', 'why (kept in the audit trail)')
-      .option('--version <n>', 'the case version you confirmed (default: the current one)', positiveInt),
-  ).action(async (id: string, options: ApiOptions & { reject?: boolean; reason: string; version?: number }) => {
+      .option('--case-version <n>', 'the case version you confirmed, sent as If-Match (default: the current one)', positiveInt),
+  ).action(async (id: string, options: ApiOptions & { reject?: boolean; reason: string; caseVersion?: number }) => {
     const body = { agree: !options.reject, reason: options.reason };
     print((await call(options, 'POST', `/cases/${id}/confirm`, { body, headers: { 'if-match': await ifMatch(options, id) } })).body);
   });
