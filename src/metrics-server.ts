@@ -15,7 +15,15 @@ export interface MetricsServer {
  * behind a proxy on the same machine. Scrapers reach this port; the proxy never forwards to it. The counts carry
  * no identifiers, but they are operational data. Anything but GET/HEAD /metrics is a 404 (405 for other methods).
  */
-export async function startMetricsServer(port: number, host: string): Promise<MetricsServer> {
+/** What the listener serves: this process's registry, or another rendering (node:cluster's aggregate). */
+export interface MetricsSource {
+  render(): Promise<string>;
+  contentType: string;
+}
+
+const ownRegistry: MetricsSource = { render: () => metrics.metrics(), contentType: metrics.contentType };
+
+export async function startMetricsServer(port: number, host: string, source: MetricsSource = ownRegistry): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Cache-Control', 'no-store');
@@ -28,8 +36,8 @@ export async function startMetricsServer(port: number, host: string): Promise<Me
       res.writeHead(405, { 'Content-Type': 'application/json', Allow: 'GET, HEAD' }).end('{"error":"method_not_allowed"}');
       return;
     }
-    metrics.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
+    source.render().then(
+      (text) => res.writeHead(200, { 'Content-Type': source.contentType }).end(req.method === 'HEAD' ? undefined : text),
       () => res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":"metrics_unavailable"}'),
     );
   });
