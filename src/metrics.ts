@@ -16,10 +16,11 @@ collectDefaultMetrics({ register: metrics });
 /**
  * Gauges read from Postgres and Redis when scraped (queue depth, open review cases): each source registers a
  * refresher with `onScrape`, and those gauges' `collect` runs every refresher once per scrape (a scrape starts
- * all collectors at once; they await the same run). Each refresher gets
- * REFRESH_MS: one that fails or is late counts a collection error and leaves its series out, so a scrape never
- * hangs on a dead Redis. Being prom-client collectors, they also run under node:cluster's aggregated scrape
- * (src/cluster.ts), where these gauges are aggregated by `max` — every process reads the same shared state.
+ * all collectors at once; they await the same run). A refresher that fails counts a collection error and
+ * leaves its series out; one still running after REFRESH_MS counts `timeout` and the scrape goes on with its
+ * previous values, so a scrape never hangs on a dead Redis. Being prom-client collectors, they also run under
+ * node:cluster's aggregated scrape (src/cluster.ts), where these gauges are aggregated by `max`: every process
+ * reads the same shared state.
  */
 type Refresher = () => Promise<void>;
 const refreshers = new Set<Refresher>();

@@ -92,15 +92,19 @@ export const noteRefusalOf: ErrorRequestHandler = (error: unknown, _req, res, ne
   next(error);
 };
 
+/** A refused request's reason code: the one noted, else `not-found` for the final 404, else its status. */
+function refusalOf(res: Response): string | undefined {
+  if (res.statusCode < 400) return undefined;
+  if (typeof res.locals.refusal === 'string') return res.locals.refusal;
+  return res.statusCode === 404 ? 'not-found' : `http-${res.statusCode}`;
+}
+
 function observeResponse(req: Request, res: Response, started: bigint): void {
   const status = String(res.statusCode);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   httpDuration.observe({ method: req.method, route: routeOf(req, res), status }, seconds);
-  if (res.statusCode >= 400) {
-    const reason = typeof res.locals.refusal === 'string' ? res.locals.refusal : res.statusCode === 404 ? 'not-found' : `http-${status}`;
-    res.locals.refusal = reason;
-    refusals.inc({ reason, status });
-  }
+  const reason = refusalOf(res);
+  if (reason) refusals.inc({ reason, status });
 }
 
 /**
@@ -114,9 +118,11 @@ export function requestLogFields(req: Request, res: Response): Record<string, st
     fields.clientId = actor.clientId;
     fields.actorClass = actor.actorClass;
   }
+  // Called when the request arrives too (pino-http's child logger): route and outcome only once answered.
   if (res.headersSent || res.writableFinished) {
     fields.route = routeOf(req, res);
-    if (res.statusCode >= 400) fields.reason = typeof res.locals.refusal === 'string' ? res.locals.refusal : `http-${res.statusCode}`;
+    const reason = refusalOf(res);
+    if (reason) fields.reason = reason;
   }
   return fields;
 }
