@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuditCheckpointer } from '../src/audit/checkpoints.js';
 import { auditTrailSettings } from '../src/audit/settings.js';
@@ -6,6 +7,7 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startMetricsServer, type MetricsServer } from '../src/http/metrics-server.js';
 import { createLogger } from '../src/logger.js';
+import { metrics } from '../src/metrics.js';
 import { memberMatchRequest, reconcileRoster, rosterOf, workloadToken, type TestPerson } from './support/doors.js';
 import { sampleValue } from './support/prometheus.js';
 import {
@@ -167,6 +169,21 @@ describe('operations metrics', () => {
     expect(sampleValue(text, 'member_match_batch_chunk_duration_seconds_count', { kind: 'roster-reconcile' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'member_match_decisions_total', { door: 'roster-reconcile' })).toBe(2);
     expect(sampleValue(text, 'member_match_decisions_total', { door: 'member-match' })).toBe(before);
+  });
+
+  it('of shared state are taken by max, not summed, across node:cluster processes', async () => {
+    const one = await metrics.getMetricsAsJSON();
+    const merged = await AggregatorRegistry.aggregate([one, one]).metrics();
+    const single = await metrics.metrics();
+    for (const [name, labels] of [
+      ['member_match_review_cases_overdue', {}],
+      ['member_match_tenants_locked', {}],
+      ['member_match_queue_jobs', { queue: 'review', state: 'waiting' }],
+    ] as const) {
+      expect(sampleValue(merged, name, labels), name).toBe(sampleValue(single, name, labels));
+    }
+    const counted = sampleValue(single, 'member_match_lockouts_total', { reason: 'card-variants' })!;
+    expect(sampleValue(merged, 'member_match_lockouts_total', { reason: 'card-variants' })).toBe(2 * counted); // counters add up
   });
 
   it('count audit checkpoints that fail', async () => {
