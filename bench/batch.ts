@@ -1,5 +1,5 @@
 /**
- * npm run bench:batch [-- --members N] [--rows R] [--bulk B]
+ * npm run bench:batch [-- --members N] [--rows R] [--bulk B] [--workers W]
  *
  * Batch throughput end to end, through the API and a separate worker process, over a synthetic index
  * (default 1,000,000 members, `member-match synth`, seed 2027, loaded into a scratch database named after the
@@ -11,8 +11,11 @@
  *     job's completion, the upload time, counts by outcome, and the worker's peak resident memory.
  *  2. PDex $bulk-member-match of B members (default 1,000) by a partner: kick-off to 200, the same figures.
  *
- * The API runs with RUN_WORKERS=false and the worker alone (`src/worker.ts`) with the default concurrency,
- * so the worker's memory is its own.
+ * The API runs with RUN_WORKERS=false and the workers alone (`src/worker.ts`, W processes, default 1) with the
+ * default concurrency, so each worker's memory is its own.
+ *
+ * Before it starts it prints the machine's load average; at the end it uploads the same roster file, and posts the
+ * same bulk body, to a bare Express endpoint (bench/baseline.ts) and prints each figure's ratio to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,17 +37,20 @@ import { registerWorkload } from '../src/identity/workloads.js';
 import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
 import { runSynth } from '../tools/synth/index.js';
 import { csvLine, ROSTER_HEADER } from '../tools/synth/output.js';
+import { bareJsonSeconds, bareUploadSeconds, printLoad, printMachine, ratioLine } from './baseline.js';
 
 const { values } = parseArgs({
   options: {
     members: { type: 'string', default: '1000000' },
     rows: { type: 'string', default: '100000' },
     bulk: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '1' },
   },
 });
 const members = Number(values.members);
 const rows = Number(values.rows);
 const bulkMembers = Number(values.bulk);
+const workerCount = Number(values.workers);
 const partnerOrg = { system: 'http://hl7.org/fhir/sid/us-npi', value: '0123456789' };
 const port = 19000 + Math.floor(Math.random() * 1000);
 const base = `http://127.0.0.1:${port}`;
@@ -112,7 +118,7 @@ function start(script: string, env: Record<string, string>, nodeArgs: string[] =
 }
 
 async function main(): Promise<void> {
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  printMachine();
   // The first R of 100,000 synthetic queries (more if R is larger), so a shorter run reuses the same index.
   const queryCount = Math.max(rows, 100_000);
   const dir = path.resolve('bench', 'out', `synth-${members}-${queryCount}`);
@@ -142,9 +148,11 @@ async function main(): Promise<void> {
       REVIEW_CASES_PER_HOUR_INTERNAL: '1000000',
       METRICS_PORT: '0',
     };
-    const api = start('src/main.ts', { ...env, RUN_WORKERS: 'false' });
-    // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the worker alone.
-    const worker = start('src/worker.ts', env, (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean));
+    const api = start('src/main.ts', { ...env, RUN_WORKERS: 'false', WEB_CONCURRENCY: '1' });
+    // BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the workers alone.
+    const workers = Array.from({ length: workerCount }, () => start('src/worker.ts', env, (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)));
+    const workersCpu = () => workers.reduce((sum, w) => sum + cpuSeconds(w.pid!), 0);
+    const workersPeakRss = () => workers.map((w) => peakRssMiB(w.pid!).toFixed(0)).join(' + ');
     for (let i = 0; ; i++) {
       if (i > 150) throw new Error('server did not start');
       if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
     await registerWorkload(db, { name: subject, issuer: 'https://bench.invalid', subject, audience: 'member-match', jwks: issuerKeys.publicJwks, scopes: ['roster:reconcile'] });
     const platformToken = await mintWorkloadToken({ issuer: 'https://bench.invalid', subject, audience: 'member-match', privateJwk: issuerKeys.privateJwk, expiresIn: 3_600 });
     const workloadToken = (await exchangeWorkloadToken(`${base}/oauth/token`, platformToken, 'roster:reconcile')).body.access_token as string;
-    const cpuBefore = { worker: cpuSeconds(worker.pid!), api: cpuSeconds(api.pid!), machine: machineBusySeconds() };
+    const cpuBefore = { worker: workersCpu(), api: cpuSeconds(api.pid!), machine: machineBusySeconds() };
     let started = Date.now();
     const { job } = await uploadRoster(base, workloadToken, rosterFile);
     const uploadSeconds = (Date.now() - started) / 1000;
@@ -172,12 +180,12 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     console.log(
       `reconcile: ${final.totalRows} rows against ${members} members in ${seconds.toFixed(1)} s = ${Math.round(final.totalRows / seconds)} rows/s end to end ` +
-        `(upload ${uploadSeconds.toFixed(1)} s); ${final.state}; counts ${JSON.stringify(final.counts)}; worker peak RSS ${peakRssMiB(worker.pid!).toFixed(0)} MiB`,
+        `(upload ${uploadSeconds.toFixed(1)} s); ${final.state}; counts ${JSON.stringify(final.counts)}; worker peak RSS ${workersPeakRss()} MiB`,
     );
 
-    const cpu = { worker: cpuSeconds(worker.pid!) - cpuBefore.worker, api: cpuSeconds(api.pid!) - cpuBefore.api, machine: machineBusySeconds() - cpuBefore.machine };
+    const cpu = { worker: workersCpu() - cpuBefore.worker, api: cpuSeconds(api.pid!) - cpuBefore.api, machine: machineBusySeconds() - cpuBefore.machine };
     console.log(
-      `CPU per row: worker ${((cpu.worker / final.totalRows) * 1000).toFixed(2)} ms, API ${((cpu.api / final.totalRows) * 1000).toFixed(2)} ms, ` +
+      `CPU per row: worker${workerCount > 1 ? 's' : ''} ${((cpu.worker / final.totalRows) * 1000).toFixed(2)} ms, API ${((cpu.api / final.totalRows) * 1000).toFixed(2)} ms, ` +
         `everything else (Postgres, Redis) ${(((cpu.machine - cpu.worker - cpu.api) / final.totalRows) * 1000).toFixed(2)} ms; machine busy ${((cpu.machine / (seconds * os.cpus().length)) * 100).toFixed(0)} %`,
     );
 
@@ -193,11 +201,12 @@ async function main(): Promise<void> {
       const parts = (query.parameters as { parameter: ParametersParameter[] }).parameter;
       bundles.push({ name: 'MemberBundle', part: [...parts, consent] });
     }
+    const bulkBody = JSON.stringify({ resourceType: 'Parameters', parameter: bundles });
     started = Date.now();
     const kick = await fetch(`${base}/fhir/Group/$bulk-member-match`, {
       method: 'POST',
       headers: { authorization: `Bearer ${partnerToken}`, 'content-type': 'application/fhir+json', prefer: 'respond-async' },
-      body: JSON.stringify({ resourceType: 'Parameters', parameter: bundles }),
+      body: bulkBody,
     });
     const kickSeconds = (Date.now() - started) / 1000;
     if (kick.status !== 202) throw new Error(`bulk kick-off answered ${kick.status}: ${await kick.text()}`);
@@ -214,8 +223,15 @@ async function main(): Promise<void> {
     const groups = Object.fromEntries((body.parameter ?? []).map((p) => [p.name, p.resource.member?.length ?? 0]));
     console.log(
       `$bulk-member-match: ${bundles.length} members in ${bulkSeconds.toFixed(1)} s = ${Math.round(bundles.length / bulkSeconds)} members/s ` +
-        `(kick-off ${kickSeconds.toFixed(1)} s); status ${result.status}; groups ${JSON.stringify(groups)}; worker peak RSS ${peakRssMiB(worker.pid!).toFixed(0)} MiB`,
+        `(kick-off ${kickSeconds.toFixed(1)} s); status ${result.status}; groups ${JSON.stringify(groups)}; worker peak RSS ${workersPeakRss()} MiB`,
     );
+
+    // The same bodies to a bare Express endpoint that reads them (counts the roster's lines, parses the JSON).
+    const bareRoster = await bareUploadSeconds('/rosters', rosterFile, 'text/csv');
+    console.log(ratioLine(`reconcile, ${workerCount} worker${workerCount > 1 ? 's' : ''}`, final.totalRows / seconds, final.totalRows / bareRoster, 'rows/s'));
+    const bareBulk = await bareJsonSeconds('/fhir/Group/$bulk-member-match', bulkBody);
+    console.log(ratioLine(`$bulk-member-match, ${workerCount} worker${workerCount > 1 ? 's' : ''}`, bundles.length / bulkSeconds, bundles.length / bareBulk, 'members/s'));
+    printLoad('end');
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await db.destroy();

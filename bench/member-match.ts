@@ -1,5 +1,5 @@
 /**
- * npm run bench:member-match [-- --members N] [--queries Q] [--rate R] [--duration S]
+ * npm run bench:member-match [-- --members N] [--queries Q] [--rate R] [--duration S] [--processes 1,2] [--warmup S] [--unthrottled S]
  *
  * autocannon against a real server (its own process) over a synthetic index (default 1,000,000 members,
  * replaying Q (default 5,000) of the 100,000 synthetic queries that bench:batch uses too,
@@ -7,6 +7,12 @@
  * every request takes the probabilistic path (block → compare → score → decide) and many end in a link and
  * an audit event. Prints the machine, then throughput, p50/p90/p99 latency and errors for a warm-up run, a
  * fixed-rate run (default 100 req/s for 30 s; the target is p99 < 50 ms) and an unthrottled run.
+ *
+ * `--processes 1,2` runs the whole sequence once per entry, the service started with WEB_CONCURRENCY set to it
+ * (that many API processes on one port, node:cluster), one after the other on the same index. Before anything
+ * starts it prints the machine's load average; at the end it measures a bare Express endpoint taking the same
+ * request bodies with the same connections and duration (bench/baseline.ts) and prints each unthrottled
+ * figure's ratio to it.
  *
  * The index is loaded into a scratch database named after the roster's content (as `member-match eval`
  * does), so a second run reuses it; the synthetic files live in bench/out/.
@@ -17,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { bareRequestsPerSecond, printLoad, printMachine, ratioLine } from './baseline.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
@@ -30,12 +37,20 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '5000' },
     rate: { type: 'string', default: '100' },
     duration: { type: 'string', default: '30' },
+    processes: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '20' },
+    unthrottled: { type: 'string', default: '15' },
   },
 });
 const members = Number(values.members);
 const queryCount = Number(values.queries);
 const rate = Number(values.rate);
 const duration = Number(values.duration);
+const processCounts = values.processes.split(',').map(Number);
+if (processCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--processes: a comma-separated list of positive integers');
+const warmupSeconds = Number(values.warmup);
+const unthrottledSeconds = Number(values.unthrottled);
+const connections = 10;
 const partnerOrg = { system: 'http://hl7.org/fhir/sid/us-npi', value: '0123456789' };
 const port = 18000 + Math.floor(Math.random() * 1000);
 const base = `http://127.0.0.1:${port}`;
@@ -102,7 +117,7 @@ function reportOpenLoop(label: string, r: OpenLoopResult): void {
 }
 
 async function main(): Promise<void> {
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  printMachine();
   // The synthetic set is shared with bench:batch (100,000 queries): one index of a given size, loaded once.
   const synthQueries = Math.max(queryCount, 100_000);
   const dir = path.resolve('bench', 'out', `synth-${members}-${synthQueries}`);
@@ -135,39 +150,61 @@ async function main(): Promise<void> {
     }
     console.log(`${bodies.length} identifier-less queries (members without a card and non-members)`);
 
-    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
-    child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_BUILT === 'true' ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'])], {
-      // One benchmark client sends thousands of requests, many matching nobody: lift the per-client limits.
-      env: {
-        ...process.env,
-        PORT: String(port),
-        DATABASE_URL: databaseUrl,
-        LOG_LEVEL: 'warn',
-        REDIS_KEY_PREFIX: `mm-bench-${port}:`,
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        BRUTE_FORCE_UNMATCHED: '1000000',
-        BRUTE_FORCE_CARD_VARIANTS: '1000000',
-        BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
-        REVIEW_CASES_PER_HOUR: '1000000',
-        METRICS_PORT: '0',
-      },
-      stdio: ['ignore', process.env.BENCH_SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
-    });
-    for (let i = 0; ; i++) {
-      if (i > 150) throw new Error('server did not start');
-      if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const assertion = await signClientAssertion({ clientId: client.clientId, tokenUrl: `${base}/oauth/token`, privateJwk: keys.privateJwk });
-    const token = (await requestAccessToken(`${base}/oauth/token`, assertion, 'system/Patient.$member-match')).body.access_token as string;
-    const requests = bodies.map((body) => ({ method: 'POST' as const, path: '/fhir/Patient/$member-match', body }));
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+    const unthrottled: { processes: number; result: autocannon.Result }[] = [];
+    let requests: { method: 'POST'; path: string; body: string }[] = [];
+    let headers: Record<string, string> = {};
+    for (const processes of processCounts) {
+      console.log(`--- ${processes} API process${processes === 1 ? '' : 'es'} (WEB_CONCURRENCY=${processes}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+      // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server (each process).
+      child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_BUILT === 'true' ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'])], {
+        // One benchmark client sends thousands of requests, many matching nobody: lift the per-client limits.
+        env: {
+          ...process.env,
+          PORT: String(port),
+          DATABASE_URL: databaseUrl,
+          LOG_LEVEL: 'warn',
+          REDIS_KEY_PREFIX: `mm-bench-${port}:`,
+          RATE_LIMIT_PER_MINUTE: '1000000',
+          BRUTE_FORCE_UNMATCHED: '1000000',
+          BRUTE_FORCE_CARD_VARIANTS: '1000000',
+          BRUTE_FORCE_BIRTH_DATE_VARIANTS: '1000000',
+          REVIEW_CASES_PER_HOUR: '1000000',
+          METRICS_PORT: '0',
+          WEB_CONCURRENCY: String(processes),
+          // The queue workers in a process of their own would compete for the same cores; none are needed here.
+          RUN_WORKERS: 'false',
+        },
+        stdio: ['ignore', process.env.BENCH_SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
+      });
+      for (let i = 0; ; i++) {
+        if (i > 150) throw new Error('server did not start');
+        if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const assertion = await signClientAssertion({ clientId: client.clientId, tokenUrl: `${base}/oauth/token`, privateJwk: keys.privateJwk });
+      const token = (await requestAccessToken(`${base}/oauth/token`, assertion, 'system/Patient.$member-match')).body.access_token as string;
+      requests = bodies.map((body) => ({ method: 'POST' as const, path: '/fhir/Patient/$member-match', body }));
+      headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
 
-    // Warm-up: JIT, pools, and the page cache (a 1M-member index is ~3 GB on disk; this machine's kernel
-    // reclaims idle page cache, so the first requests after a pause read from disk).
-    report('warm-up, unthrottled, 20 s', await autocannon({ url: base, connections: 10, duration: 20, headers, requests }));
-    reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
-    report('unthrottled, 10 connections, 15 s', await autocannon({ url: base, connections: 10, duration: 15, headers, requests }));
+      // Warm-up: JIT, pools, and the page cache (a 1M-member index is ~3 GB on disk; this machine's kernel
+      // reclaims idle page cache, so the first requests after a pause read from disk).
+      report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, requests }));
+      if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
+      const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, requests });
+      report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
+      unthrottled.push({ processes, result });
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      child = undefined;
+    }
+    // The same bodies to a bare Express endpoint, same connections and duration (the token header is sent too).
+    const bare = await bareRequestsPerSecond(requests, headers, connections, unthrottledSeconds);
+    report(`bare Express, same bodies, unthrottled, ${connections} connections, ${unthrottledSeconds} s`, bare);
+    for (const { processes, result } of unthrottled) {
+      console.log(ratioLine(`member-match unthrottled, ${processes} API process${processes === 1 ? '' : 'es'}`, result.requests.average, bare.requests.average, 'req/s'));
+    }
+    printLoad('end');
     // 200 = matched (a link and its audit event written); 422 = review or no match (an audit event written).
   } finally {
     child?.kill('SIGTERM');
