@@ -96,6 +96,7 @@ describe('development IdP: authorization code with PKCE', () => {
     });
     const jwks = (await (await get('/dev-idp/jwks')).json()) as any;
     expect(jwks.keys[0]).not.toHaveProperty('d');
+    expect((await get('/dev-idp/userinfo')).status).toBe(404);
   });
 
   it('shows a login page only for the registered client, redirect URI and an S256 challenge', async () => {

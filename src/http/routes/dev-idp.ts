@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
-import { AuthenticationError, InvalidRequestError } from '../../errors.js';
+import { AuthenticationError, InvalidRequestError, NotFoundError } from '../../errors.js';
 import { devIdpPublicJwks, devIdpToken, devIssuer, HUMAN_ROLES, staffActor } from '../../identity/humans.js';
 import { formBody } from '../body.js';
 import type { AppDeps } from '../deps.js';
@@ -214,7 +214,7 @@ export function devIdpRouter(deps: AppDeps): Router {
   });
 
   router.use(auditAs('unknown'), () => {
-    throw new InvalidRequestError('unknown-route', 'no such development IdP endpoint');
+    throw new NotFoundError('unknown-route', 'no such development IdP endpoint');
   });
   return router;
 }
