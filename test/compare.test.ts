@@ -295,3 +295,32 @@ describe('oneEditApart', () => {
     expect(oneEditApart('ABC', 'CBA')).toBe(false);
   });
 });
+
+describe('withinTwoEdits', () => {
+  /** Optimal-string-alignment distance by the full table: the reference the banded version must agree with. */
+  function osa(a: string, b: string): number {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+      }
+    }
+    return d[a.length]![b.length]!;
+  }
+
+  it('agrees with the full optimal-string-alignment table on short strings over a small alphabet', async () => {
+    const { withinTwoEdits } = await import('../src/matching/compare.js');
+    const name = fc.string({ unit: fc.constantFrom('A', 'B', 'C', 'D'), minLength: 0, maxLength: 8 });
+    fc.assert(
+      fc.property(name, name, (a, b) => {
+        expect(withinTwoEdits(a, b)).toBe(osa(a, b) <= 2);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(withinTwoEdits('JORDHAU', 'JORDAN')).toBe(true);
+    expect(withinTwoEdits('OLIVIA', 'OLIVER')).toBe(true);
+    expect(withinTwoEdits('CONNOR', 'OLIVIA')).toBe(false);
+  });
+});
