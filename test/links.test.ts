@@ -98,7 +98,7 @@ describe('link management', () => {
     expect((await admin('POST', '/links/not-a-uuid/revoke', supervisor, { reason: 'x' })).status).toBe(404);
   });
 
-  it('needs a staff token and a role: 401 without, 403 for staff with no role, 403 for a partner token', async () => {
+  it('needs a staff token and a role: 401 without one or with a partner token, 403 for staff with no role', async () => {
     const none = await admin('GET', '/links', undefined);
     expect(none.status).toBe(401);
     expect((await admin('GET', '/links', await staff('nobody', []))).status).toBe(403);
@@ -151,6 +151,15 @@ describe('link management', () => {
     expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(404);
     const link = await admin('GET', `/links/${linkId}`, await staff('rae', ['reviewer']));
     expect(link.body.status).toBe('revoked');
+  });
+
+  it('relinks when the partner sends a new consent (the member agreed again)', async () => {
+    const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+    (request.parameter!.find((p) => p.name === 'Consent')!.resource as { id?: string }).id = 'consent-given-again';
+    expect((await postMemberMatch(ts, token, request)).status).toBe(200);
+    const link = await admin('GET', `/links/${linkId}`, await staff('rae', ['reviewer']));
+    expect(link.body).toMatchObject({ status: 'active', revokedAt: null, revokedBy: null });
+    expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
   });
 
   it('leaves an audit chain that verifies', async () => {
