@@ -2,12 +2,12 @@ import { createServer } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Coverage, Parameters, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { networkErrorMessage } from '../src/cli/http.js';
 import { devIdpToken } from '../src/identity/humans.js';
 import { runCli } from './support/cli.js';
+import { memberMatchRequest, type TestPerson } from './support/doors.js';
 import {
   CONFLICT_PAIR_ROWS,
   getJson,
@@ -40,15 +40,7 @@ afterAll(() => ts?.stop());
 const staff = (user: string, roles: string[]) => devIdpToken(ts.service.deps.db, ts.config, user, roles);
 const cli = (args: string[], token?: string) => runCli(args, { ...env, ...(token ? { MEMBER_MATCH_STAFF_TOKEN: token } : {}) });
 
-function samLee(): Parameters {
-  const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
-  const patient = request.parameter!.find((p) => p.name === 'MemberPatient')!.resource as Patient;
-  Object.assign(patient, { name: [{ family: 'Lee', given: ['Sam'] }], birthDate: '2001-01-01', gender: 'male', identifier: undefined, address: undefined, telecom: undefined });
-  const coverage = request.parameter!.find((p) => p.name === 'CoverageToMatch')!.resource as Coverage;
-  delete coverage.identifier;
-  coverage.subscriberId = 'L200';
-  return request;
-}
+const SAM_LEE: TestPerson = { given: 'Sam', family: 'Lee', birthDate: '2001-01-01', gender: 'male', card: 'NOT-OURS-1' };
 
 /** A port nothing listens on: bound, then released. */
 async function closedPort(): Promise<number> {
@@ -63,7 +55,7 @@ describe('review commands', () => {
   let caseId: string;
 
   it('list the queue under a header, claim, show and decide a case', async () => {
-    expect((await postMemberMatch(ts, partner, samLee())).status).toBe(422);
+    expect((await postMemberMatch(ts, partner, memberMatchRequest(SAM_LEE, NEW_PAYER_ORG))).status).toBe(422);
     const reviewer = await staff('rae', ['reviewer']);
 
     const list = await cli(['review', 'list'], reviewer);

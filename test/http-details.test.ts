@@ -3,6 +3,7 @@ import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { releaseDate } from '../src/fhir/capability-statement.js';
 import { withoutEmptyArrays } from '../src/fhir/resources.js';
 import { devIdpToken } from '../src/identity/humans.js';
+import { memberMatchRequest, type TestPerson } from './support/doors.js';
 import {
   CONFLICT_PAIR_ROWS,
   getJson,
@@ -31,17 +32,13 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => ts?.stop());
 
+const SAM_LEE: TestPerson = { given: 'Sam', family: 'Lee', birthDate: '2001-01-01', gender: 'male', card: 'NOT-OURS-1' };
 const reason = (body: any) => body?.issue?.[0]?.details?.coding?.[0]?.code;
 
 describe('status codes', () => {
   it('answers 428 to a review decision sent without If-Match, and 412 to an If-Match that is no ETag of ours', async () => {
-    const sam = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
-    const patient = sam.parameter!.find((p) => p.name === 'MemberPatient')!.resource as any;
-    Object.assign(patient, { name: [{ family: 'Lee', given: ['Sam'] }], birthDate: '2001-01-01', gender: 'male', identifier: undefined, address: undefined, telecom: undefined });
-    const coverage = sam.parameter!.find((p) => p.name === 'CoverageToMatch')!.resource as any;
-    delete coverage.identifier;
-    coverage.subscriberId = 'L200';
-    expect((await postMemberMatch(ts, token, sam)).status).toBe(422);
+    // Two records fit Sam Lee equally well: his request opens a review case.
+    expect((await postMemberMatch(ts, token, memberMatchRequest(SAM_LEE, NEW_PAYER_ORG))).status).toBe(422);
     const reviewer = await devIdpToken(ts.service.deps.db, ts.config, 'rae', ['reviewer']);
     const claim = await fetch(`${ts.url}/review/cases/claim`, { method: 'POST', headers: { authorization: `Bearer ${reviewer}` } });
     expect(claim.status).toBe(200);
