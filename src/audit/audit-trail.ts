@@ -34,8 +34,11 @@ export interface AuditEvent {
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
-/** One chain, one writer at a time: the lock is held until the inserting transaction ends. */
-const CHAIN_LOCK_KEY = 0x6d6d_a0d1;
+/**
+ * One chain, one writer at a time: the lock is held until the inserting transaction ends. Taken by
+ * `audit_chain_lock_head()` (migration 0016), which holds this key.
+ */
+export const CHAIN_LOCK_KEY = 0x6d6d_a0d1;
 
 /** The columns the hash chain covers: everything but the sequence number and the hashes themselves. */
 type ChainedFields = Omit<Selectable<AuditEventsTable>, 'seq' | 'prev_hash' | 'hash' | 'recorded_at'> & { recorded_at: string };
@@ -56,15 +59,19 @@ export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[
     return;
   }
   const trx = db as Tx;
-  await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
-  const last = await trx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
   const { chainKey } = auditTrailSettings().keys;
-  let prevHash = last?.hash ?? GENESIS_HASH;
-  const rows = [];
-  for (const event of events) {
+  // Everything but the link is computed before the lock: the lock is held from here until the commit.
+  const prepared = events.map((event) => {
     const fields = chainedFields(event);
+    return { fields, text: canonicalJson(fields) };
+  });
+  // The lock and the chain's head in one statement (migration 0016): CHAIN_LOCK_KEY, then the newest hash.
+  const head = await sql<{ head: string | null }>`SELECT audit_chain_lock_head() AS head`.execute(trx);
+  let prevHash = head.rows[0]?.head ?? GENESIS_HASH;
+  const rows = [];
+  for (const { fields, text } of prepared) {
     // Every row appended since migration 0012 lies in the keyed part of the chain.
-    const hash = keyedChainHash(chainKey, prevHash, fields);
+    const hash = keyedLink(chainKey, prevHash, text);
     rows.push({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash });
     prevHash = hash;
   }
@@ -109,7 +116,11 @@ export function chainHash(prevHash: string, fields: ChainedFields): string {
 
 /** The link of the keyed chain: HMAC-SHA256 under the audit key, over the same text. */
 export function keyedChainHash(chainKey: Buffer, prevHash: string, fields: ChainedFields): string {
-  return createHmac('sha256', chainKey).update(prevHash).update('\n').update(canonicalJson(fields)).digest('hex');
+  return keyedLink(chainKey, prevHash, canonicalJson(fields));
+}
+
+function keyedLink(chainKey: Buffer, prevHash: string, canonicalText: string): string {
+  return createHmac('sha256', chainKey).update(prevHash).update('\n').update(canonicalText).digest('hex');
 }
 
 export type ChainProblem =
