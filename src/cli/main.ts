@@ -51,9 +51,13 @@ registerScratchCommands(program);
 // Errors meant for the operator (a bad argument, configuration, an unreachable or refusing service) print their
 // message alone; anything else keeps its name, as a bug report would need.
 const OPERATOR_ERRORS = new Set(['InvalidArgumentError', 'ConfigError', 'CliError']);
+/** A file the operator named that cannot be read: which, and why, without Node's syscall jargon. */
+const FILE_ERRORS: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'a directory, not a file' };
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  const e = error as { message?: string; name?: string };
+  const e = error as { message?: string; name?: string; code?: string; path?: string };
   const forOperator = error instanceof ConfigError || OPERATOR_ERRORS.has(e?.name ?? '');
-  console.error(`member-match: ${forOperator ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? ''}`}`);
+  const fileProblem = e?.code && e.path ? FILE_ERRORS[e.code] : undefined;
+  console.error(`member-match: ${fileProblem ? `${e.path}: ${fileProblem}` : forOperator ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? ''}`}`);
   process.exitCode = 1;
 });
