@@ -35,7 +35,10 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/member-match-walkthrough.XXXXXX")
 ID=$(node -p 'require("crypto").randomBytes(4).toString("hex")')
 DB=mm_walkthrough_$ID
-PG_ADMIN_URL=${WALKTHROUGH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# The Postgres server (as the test suite's TEST_DATABASE_SERVER_URL), without a database name.
+PG_SERVER=${TEST_DATABASE_SERVER_URL:-postgres://postgres@127.0.0.1:5432}
+PG_SERVER=${PG_SERVER%/}
+PG_ADMIN_URL=$PG_SERVER/postgres
 server_pid=""
 steps_pid=""
 REDIS_KEY_PREFIX=""
@@ -194,7 +197,7 @@ METRICS_PORT=$(free_port)
 while [ "$METRICS_PORT" = "$PORT" ]; do METRICS_PORT=$(free_port); done
 export PORT METRICS_PORT
 export HOST=127.0.0.1
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
+export DATABASE_URL="$PG_SERVER/$DB"
 export REDIS_KEY_PREFIX="mm:walkthrough:$ID:"
 export STATE_DIR="$WORK/state"
 export DEV_MODE=true
@@ -228,11 +231,11 @@ say "server ready after $(($(date +%s) - started)) s; npx member-match --version
   echo 'trap '\''rc=$?; if [ "$rc" -ne 0 ]; then echo "walkthrough: FAILED in step $STEP ($TITLE): a command exited $rc; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; fi'\'' EXIT'
   for n in $(seq 1 "$STEPS"); do
     printf 'STEP=%d; TITLE=%q; OUT=%q\n' "$n" "$(cat "$WORK/steps/$n.title")" "$WORK/out/$n.txt"
-    printf 'printf "\\nstep %d/%d: %%s\\n" "$TITLE"\n' "$n" "$STEPS"
+    printf 'printf "\\nstep %d/%d: %%s\\n" "$TITLE"; STEP_STARTED=$SECONDS\n' "$n" "$STEPS"
     echo '{'
     sed -e "s#http://127\.0\.0\.1:8080#$BASE#g" -e "s#/tmp/mm#$WORK/files#g" "$WORK/steps/$n.sh"
     echo '} >"$OUT" 2>&1 </dev/null'
-    printf 'check_%d || { echo "walkthrough: FAILED: step %d ($TITLE) did not print what the README says; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; exit 1; }\n' "$n" "$n"
+    printf 'check_%d && printf "  (%%d s)\\n" $((SECONDS - STEP_STARTED)) || { echo "walkthrough: FAILED: step %d ($TITLE) did not print what the README says; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; exit 1; }\n' "$n" "$n"
   done
 } >"$WORK/steps.sh"
 
