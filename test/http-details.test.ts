@@ -57,7 +57,7 @@ describe('status codes', () => {
     expect(reason(await garbage.json())).toBe('if-match-unknown');
   });
 
-  it('answers 405 with Allow to a method an operation does not take, before authentication', async () => {
+  it('answers 405 with Allow to a method a path does not take, before authentication', async () => {
     for (const [method, path, allow] of [
       ['GET', '/fhir/Patient/$member-match', 'POST'],
       ['PUT', '/fhir/Patient/$member-match', 'POST'],
@@ -65,6 +65,13 @@ describe('status codes', () => {
       ['POST', '/fhir/metadata', 'GET'],
       ['DELETE', '/fhir/Patient', 'GET'],
       ['POST', '/fhir/bulk-member-match-status/x', 'GET, DELETE'],
+      ['GET', '/review/cases/claim', 'POST'],
+      ['GET', '/review/cases/00000000-0000-0000-0000-000000000000/decision', 'POST'],
+      ['DELETE', '/review/cases', 'GET'],
+      ['GET', '/admin/links/00000000-0000-0000-0000-000000000000/revoke', 'POST'],
+      ['POST', '/admin/consent-registry/55678', 'PUT, DELETE'],
+      ['GET', '/rosters', 'POST'],
+      ['PUT', '/rosters/00000000-0000-0000-0000-000000000000', 'GET, DELETE'],
     ] as const) {
       const res = await fetch(`${ts.url}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(405);

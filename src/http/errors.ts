@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import {
   AppError,
   InvalidRequestError,
@@ -37,6 +37,17 @@ export function errorHandler(deps: AppDeps): ErrorRequestHandler {
     if (res.headersSent) return;
     if (error) sendError(req, res, error);
     else sendInternal(req, res);
+  };
+}
+
+/**
+ * The last handler of a path: every method not routed above it is refused with 405 and the methods that are
+ * (Allow), rather than falling through to a 404 or, worse, to a sibling route that reads the operation's name
+ * as an id (`GET /fhir/Patient/$member-match` was a Patient read).
+ */
+export function methodNotAllowed(...allow: string[]): RequestHandler {
+  return () => {
+    throw new MethodNotAllowedError(allow);
   };
 }
 

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { jsonBody } from '../body.js';
+import { methodNotAllowed } from '../errors.js';
 import { z } from 'zod';
 import { verifyAuditChain } from '../../audit/audit-trail.js';
 import { writeRequestAudit } from '../../audit/request-audit.js';
@@ -141,6 +142,14 @@ export function adminRouter(deps: AppDeps): Router {
     await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 200, reasonCode: result.ok ? 'chain-intact' : 'chain-broken' });
     res.json(result);
   });
+
+  router.all('/consent-registry/:memberId', auditAs('consent-registry'), methodNotAllowed('PUT', 'DELETE'));
+  router.all('/consent-registry', auditAs('consent-registry-list'), methodNotAllowed('GET'));
+  router.all('/session', auditAs('staff-session'), methodNotAllowed('POST'));
+  router.all('/links', auditAs('links-list'), methodNotAllowed('GET'));
+  router.all('/links/:linkId', auditAs('links-view'), methodNotAllowed('GET'));
+  router.all('/links/:linkId/revoke', auditAs('links-revoke'), methodNotAllowed('POST'));
+  router.all('/audit/verify', auditAs('audit-verify'), methodNotAllowed('GET'));
 
   router.use(auditAs('unknown'), () => {
     throw new NotFoundError('unknown-route', 'no such admin endpoint');

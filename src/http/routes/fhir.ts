@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { jsonBody } from '../body.js';
-import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
+import { NotFoundError, UnsupportedMediaTypeError } from '../../errors.js';
+import { methodNotAllowed } from '../errors.js';
 import { capabilityStatement } from '../../fhir/capability-statement.js';
 import { formatOrganization, type Actor } from '../../identity/actor.js';
 import type { ResourceRef } from '../../policy/cedar-policy.js';
@@ -82,13 +83,6 @@ export function fhirRouter(deps: AppDeps): Router {
     throw new NotFoundError('unknown-route', 'no such FHIR endpoint on this server');
   });
   return router;
-}
-
-/** The last handler of a path: every method not routed above it is refused with the ones that are. */
-function methodNotAllowed(...allow: string[]): RequestHandler {
-  return () => {
-    throw new MethodNotAllowedError(allow);
-  };
 }
 
 const requireFhirJson: RequestHandler = (req, _res, next) => {

@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { jsonBody } from '../body.js';
+import { methodNotAllowed } from '../errors.js';
 import { z } from 'zod';
 import { writeRequestAudit } from '../../audit/request-audit.js';
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from '../../errors.js';
@@ -140,6 +141,9 @@ export function reviewRouter(deps: AppDeps): Router {
     await ok(res, await caseView(claimed), 'claimed');
   });
 
+  // Before /cases/:id, which would otherwise read "claim" as a case id.
+  router.all('/cases/claim', auditAs('review-claim'), methodNotAllowed('POST'));
+
   router.get('/cases/:id', auditAs('review-view'), authenticated, allow('work-review-case'), async (req, res) => {
     const c = await findCase(deps.db, z.string().uuid().safeParse(req.params.id).success ? (req.params.id as string) : '00000000-0000-0000-0000-000000000000');
     if (!c) throw new NotFoundError('case-not-found', 'no such review case');
@@ -221,6 +225,11 @@ export function reviewRouter(deps: AppDeps): Router {
     res.set('ETag', `"${reopened.version}"`);
     await ok(res, summary(reopened), 'reopened');
   });
+
+  router.all('/cases', auditAs('review-list'), methodNotAllowed('GET'));
+  router.all('/stats', auditAs('review-stats'), methodNotAllowed('GET'));
+  router.all('/cases/:id', auditAs('review-view'), methodNotAllowed('GET'));
+  for (const action of ['lease', 'decision', 'confirm', 'reopen']) router.all(`/cases/:id/${action}`, auditAs(`review-${action}`), methodNotAllowed('POST'));
 
   router.use(auditAs('unknown'), () => {
     throw new NotFoundError('unknown-route', 'no such review endpoint');

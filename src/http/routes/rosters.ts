@@ -7,6 +7,7 @@ import { BusinessRuleError, ConflictError, NotFoundError, UnsupportedMediaTypeEr
 import type { RosterFormat } from '../../members/roster-format/items.js';
 import type { AppDeps } from '../deps.js';
 import { jobWork } from '../async-status.js';
+import { methodNotAllowed } from '../errors.js';
 import { auditAs, authenticateAndThrottle, currentActor, requestAudit, requireAction } from '../request-context.js';
 
 /**
@@ -115,6 +116,10 @@ export function rosterRouter(deps: AppDeps): Router {
     await writeRequestAudit(deps.db, requestAudit(res), { outcome: 'success', httpStatus: 202, reasonCode: 'cancelled' });
     res.status(202).json(jobStatus({ ...job, state: 'cancelled' }, selfUrl(job.id)));
   });
+
+  router.all('/', auditAs('roster-reconcile-upload'), methodNotAllowed('POST'));
+  router.all('/:id', auditAs('roster-reconcile-status'), methodNotAllowed('GET', 'DELETE'));
+  router.all('/:id/results', auditAs('roster-reconcile-results'), methodNotAllowed('GET'));
 
   return router;
 }
