@@ -96,16 +96,22 @@ STEPS=$(find "$WORK/steps" -name '*.title' | wc -l)
 # What each step must have printed. $OUT is the step's output (stdout and stderr); the step's shell variables are
 # visible. Each check names what it looks for.
 
-expect() { # expect "what" PATTERN (grep -E, in the step's output)
-  if grep -Eq -- "$2" "$OUT"; then printf '  ok  %s\n' "$1"; else printf '  NO  %s (no line matches /%s/)\n' "$1" "$2"; return 1; fi
+# Each helper prints "ok" or "NO" and counts failures in FAILED; a step passes when none of its checks failed.
+pass() { printf '  ok  %s\n' "$1"; }
+fail() { printf '  NO  %s\n' "$1"; FAILED=$((FAILED + 1)); }
+expect() { # expect "what" PATTERN: a line of the step's output matches (grep -E)
+  if grep -Eq -- "$2" "$OUT"; then pass "$1"; else fail "$1 (no line matches /$2/)"; fi
 }
 expect_count() { # expect_count "what" N PATTERN: exactly N lines match
   local n
   n=$(grep -Ec -- "$3" "$OUT" || true)
-  if [ "$n" -eq "$2" ]; then printf '  ok  %s\n' "$1"; else printf '  NO  %s (%s lines match /%s/, expected %s)\n' "$1" "$n" "$3" "$2"; return 1; fi
+  if [ "$n" -eq "$2" ]; then pass "$1"; else fail "$1 ($n lines match /$3/, expected $2)"; fi
 }
-expect_var() { # expect_var NAME REGEX
-  if [[ "${!1:-}" =~ $2 ]]; then printf '  ok  $%s is set\n' "$1"; else printf '  NO  $%s does not match /%s/\n' "$1" "$2"; return 1; fi
+expect_var() { # expect_var NAME REGEX: the step left this shell variable, matching
+  if [[ "${!1:-}" =~ $2 ]]; then pass "\$$1 is set"; else fail "\$$1 does not match /$2/"; fi
+}
+expect_function() { # expect_function NAME: the step defined this shell function
+  if [ "$(type -t "$1")" = function ]; then pass "$1 is defined"; else fail "$1 is not defined"; fi
 }
 status_line() { printf '^%s$' "$1"; } # curl -w '\n%{http_code}\n' prints the status on a line of its own
 
@@ -116,7 +122,7 @@ check_1() { # roster import
 check_2() { # partner registered
   expect 'the key pair was written' 'wrote .*private\.jwk\.json'
   expect_var CLIENT_ID '^mm-'
-  [ "$(type -t partner_token)" = function ] && printf '  ok  partner_token is defined\n'
+  expect_function partner_token
 }
 check_3() { # $member-match, then Patient search
   expect_var TOKEN '^eyJ'
@@ -228,14 +234,19 @@ say "server ready after $(($(date +%s) - started)) s; npx member-match --version
 
 {
   echo 'set -eo pipefail'
-  echo 'trap '\''rc=$?; if [ "$rc" -ne 0 ]; then echo "walkthrough: FAILED in step $STEP ($TITLE): a command exited $rc; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; fi'\'' EXIT'
+  # fd 3: the runner's own stderr, for the EXIT trap (set -e can exit inside a step, whose output is redirected)
+  echo 'exec 3>&2'
+  cat <<'TRAP'
+trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "walkthrough: FAILED in step $STEP ($TITLE): a command exited $rc; the output so far (last 40 lines):" >&3; tail -n 40 "$OUT" >&3; fi' EXIT
+TRAP
   for n in $(seq 1 "$STEPS"); do
     printf 'STEP=%d; TITLE=%q; OUT=%q\n' "$n" "$(cat "$WORK/steps/$n.title")" "$WORK/out/$n.txt"
     printf 'printf "\\nstep %d/%d: %%s\\n" "$TITLE"; STEP_STARTED=$SECONDS\n' "$n" "$STEPS"
     echo '{'
     sed -e "s#http://127\.0\.0\.1:8080#$BASE#g" -e "s#/tmp/mm#$WORK/files#g" "$WORK/steps/$n.sh"
     echo '} >"$OUT" 2>&1 </dev/null'
-    printf 'check_%d && printf "  (%%d s)\\n" $((SECONDS - STEP_STARTED)) || { echo "walkthrough: FAILED: step %d ($TITLE) did not print what the README says; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; exit 1; }\n' "$n" "$n"
+    printf 'FAILED=0; check_%d\n' "$n"
+    printf 'if [ "$FAILED" -eq 0 ]; then printf "  (%%d s)\\n" $((SECONDS - STEP_STARTED)); else echo "walkthrough: FAILED: step %d ($TITLE) did not print what the README says; its output (last 40 lines):" >&2; tail -n 40 "$OUT" >&2; trap - EXIT; exit 1; fi\n' "$n"
   done
 } >"$WORK/steps.sh"
 
@@ -244,7 +255,7 @@ if [ "${WALKTHROUGH_REAL_NPX:-}" != true ]; then
   export -f npx
 fi
 export ROOT
-export -f expect expect_count expect_var status_line $(for n in $(seq 1 "$STEPS"); do echo "check_$n"; done)
+export -f pass fail expect expect_count expect_var expect_function status_line $(for n in $(seq 1 "$STEPS"); do echo "check_$n"; done)
 
 steps_started=$(date +%s)
 setsid bash "$WORK/steps.sh" &
