@@ -11,7 +11,9 @@
 #
 # What differs from the reader's terminal, and nothing else:
 #   - the server runs on free ports, with a scratch database (mm_walkthrough_<random>), its own Redis key prefix
-#     and state directory, all exported to the steps too, so the CLI talks to that server and that database;
+#     and state directory, all given to the steps too, so the CLI talks to that server and that database; server
+#     and steps get a clean environment (PATH, HOME, TMPDIR, LANG, REDIS_URL if set, and those variables), so the
+#     caller's own settings cannot change the answers;
 #   - in the blocks, http://127.0.0.1:8080 becomes that server's address and /tmp/mm a scratch directory;
 #   - `npx member-match` runs the package's bin (bin/member-match.js) with node directly, which is what npx
 #     resolves it to, without npm's start-up (about half a second a call on a small machine); the real
@@ -42,6 +44,7 @@ PG_ADMIN_URL=$PG_SERVER/postgres
 server_pid=""
 steps_pid=""
 REDIS_KEY_PREFIX=""
+npx_version=""
 
 free_port() {
   node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
@@ -198,42 +201,66 @@ done
 # ---------------------------------------------------------------------------------------------------------------
 # The server: `DEV_MODE=true npm start`, on free ports, with a scratch database
 
-PORT=$(free_port)
-METRICS_PORT=$(free_port)
-while [ "$METRICS_PORT" = "$PORT" ]; do METRICS_PORT=$(free_port); done
-export PORT METRICS_PORT
-export HOST=127.0.0.1
-export DATABASE_URL="$PG_SERVER/$DB"
-export REDIS_KEY_PREFIX="mm:walkthrough:$ID:"
-export STATE_DIR="$WORK/state"
-export DEV_MODE=true
-export LOG_LEVEL=${LOG_LEVEL:-warn}
-unset PUBLIC_BASE_URL APP_DATABASE_URL AUDIT_KEY AUDIT_KEY_FILE AUDIT_CHECKPOINT_FILE MEMBER_MATCH_TOKEN MEMBER_MATCH_STAFF_TOKEN
-BASE="http://127.0.0.1:$PORT"
+# A clean environment, as on a reader's machine: the caller's own settings (CAN_SEGMENT_SENSITIVE_DATA,
+# RUN_WORKERS=false, OIDC_ISSUER, WEB_CONCURRENCY, …) must not change the answers the README promises. Only what
+# finds the tools and the servers is kept.
+DB_URL="$PG_SERVER/$DB"
+REDIS_KEY_PREFIX="mm:walkthrough:$ID:"
+clean_env=(
+  "PATH=$PATH" "HOME=${HOME:-/root}" "TMPDIR=${TMPDIR:-/tmp}" "LANG=${LANG:-C.UTF-8}"
+  "DATABASE_URL=$DB_URL" "REDIS_KEY_PREFIX=$REDIS_KEY_PREFIX" "STATE_DIR=$WORK/state"
+  "DEV_MODE=true" "LOG_LEVEL=${LOG_LEVEL:-warn}" "HOST=127.0.0.1"
+)
+[ -z "${REDIS_URL:-}" ] || clean_env+=("REDIS_URL=$REDIS_URL")
+[ -z "${npm_config_cache:-}" ] || clean_env+=("npm_config_cache=$npm_config_cache")
+
 say "README: $README ($STEPS steps)"
-say "server $BASE (metrics :$METRICS_PORT), database $DB, Redis prefix $REDIS_KEY_PREFIX, files $WORK"
-
 started=$(date +%s)
-setsid npm start >"$WORK/server.log" 2>&1 </dev/null &
-server_pid=$!
+# A free port can be taken between finding it and binding it: then start again on others (three tries).
+for attempt in 1 2 3; do
+  PORT=$(free_port)
+  METRICS_PORT=$(free_port)
+  while [ "$METRICS_PORT" = "$PORT" ]; do METRICS_PORT=$(free_port); done
+  BASE="http://127.0.0.1:$PORT"
+  say "server $BASE (metrics :$METRICS_PORT), database $DB, Redis prefix $REDIS_KEY_PREFIX, files $WORK"
+  env -i "${clean_env[@]}" "PORT=$PORT" "METRICS_PORT=$METRICS_PORT" setsid npm start >"$WORK/server.log" 2>&1 </dev/null &
+  server_pid=$!
 
-# While the server starts: the README's commands say `npx member-match`; check that npx resolves it here.
-npx_version=$(npx --no-install member-match --version 2>"$WORK/npx.err") || die "npx member-match --version failed: $(head -3 "$WORK/npx.err")"
+  # While the server starts: the README's commands say `npx member-match`; check that npx resolves it here.
+  if [ "$attempt" -eq 1 ]; then
+    npx_version=$(env -i "${clean_env[@]}" npx --no-install member-match --version 2>"$WORK/npx.err") \
+      || die "npx member-match --version failed: $(head -3 "$WORK/npx.err")"
+  fi
 
-ready=""
-for _ in $(seq 1 240); do
+  ready=""
+  for _ in $(seq 1 240); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    if curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; then ready=yes; break; fi
+    sleep 0.5
+  done
+  [ -z "$ready" ] || break
+  if ! kill -0 "$server_pid" 2>/dev/null && grep -q EADDRINUSE "$WORK/server.log" && [ "$attempt" -lt 3 ]; then
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+    say "a port was taken meanwhile; trying others"
+    continue
+  fi
   kill -0 "$server_pid" 2>/dev/null || die "the server exited during start-up"
-  if curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null; then ready=yes; break; fi
-  sleep 0.5
+  die "the server was not ready within 120 s"
 done
-[ -n "$ready" ] || die "the server was not ready within 120 s"
 say "server ready after $(($(date +%s) - started)) s; npx member-match --version: $npx_version"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Run the steps in one bash session
 
+npx() { if [ "${1:-}" = member-match ]; then shift; node "$ROOT/bin/member-match.js" "$@"; else command npx "$@"; fi; }
 {
   echo 'set -eo pipefail'
+  printf 'ROOT=%q\n' "$ROOT"
+  # The checks and their helpers, and (unless WALKTHROUGH_REAL_NPX=true) the npx shortcut described at the top.
+  declare -f pass fail expect expect_count expect_var expect_function status_line
+  for n in $(seq 1 "$STEPS"); do declare -f "check_$n"; done
+  [ "${WALKTHROUGH_REAL_NPX:-}" = true ] || declare -f npx
   # fd 3: the runner's own stderr, for the EXIT trap (set -e can exit inside a step, whose output is redirected)
   echo 'exec 3>&2'
   cat <<'TRAP'
@@ -250,15 +277,8 @@ TRAP
   done
 } >"$WORK/steps.sh"
 
-if [ "${WALKTHROUGH_REAL_NPX:-}" != true ]; then
-  npx() { if [ "${1:-}" = member-match ]; then shift; node "$ROOT/bin/member-match.js" "$@"; else command npx "$@"; fi; }
-  export -f npx
-fi
-export ROOT
-export -f pass fail expect expect_count expect_var expect_function status_line $(for n in $(seq 1 "$STEPS"); do echo "check_$n"; done)
-
 steps_started=$(date +%s)
-setsid bash "$WORK/steps.sh" &
+env -i "${clean_env[@]}" "PORT=$PORT" "METRICS_PORT=$METRICS_PORT" setsid bash "$WORK/steps.sh" &
 steps_pid=$!
 rc=0
 wait "$steps_pid" || rc=$?

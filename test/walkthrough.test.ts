@@ -5,8 +5,10 @@
  * script, and then checks that it ran every step of the README and left nothing behind: its database dropped,
  * its ports closed, its Redis keys gone.
  *
- * It takes about 35 CLI calls (each a Node start through tsx) and one server start: well under a minute on a
- * quiet 2-core machine, longer when the rest of the suite shares the cores; the limit below is for the latter.
+ * Its cost is about 40 CLI calls (each a Node start through tsx, about 1 s of CPU) and one server start: about
+ * 55 s of CPU in all, so about a minute on a quiet 2-core machine; measured 78–165 s with the load average at
+ * 7–13 (other suites on the same two cores). The limit below is for the latter; on a timeout the script is
+ * stopped with SIGTERM and still cleans up.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/project-files.js';
 
-const LIMIT_MS = 240_000;
+const LIMIT_MS = 300_000;
 const serverUrl = (process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/$/, '');
 
 /** The `### ` headings under the README's "## Walk-through": the steps the script must have run. */
