@@ -19,7 +19,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/project-files.js';
 
-const LIMIT_MS = 300_000;
+const LIMIT_MS = Number(process.env.WALKTHROUGH_TEST_LIMIT_MS ?? 300_000);
 const serverUrl = (process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/$/, '');
 
 /** The `### ` headings under the README's "## Walk-through": the steps the script must have run. */
