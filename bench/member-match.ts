@@ -8,6 +8,7 @@
  * an audit event. Prints the machine, then throughput, p50/p90/p99 latency and errors for a warm-up run, a
  * fixed-rate run (default 100 req/s for 30 s; the target is p99 < 50 ms) and an unthrottled run.
  *
+ * `--metadata` also measures GET /fhir/metadata per process count (no database, no audit event: a control).
  * `--processes 1,2` runs the whole sequence once per entry, the service started with WEB_CONCURRENCY set to it
  * (that many API processes on one port, node:cluster), one after the other on the same index. Before anything
  * starts it prints the machine's load average; at the end it measures a bare Express endpoint taking the same
@@ -40,6 +41,9 @@ const { values } = parseArgs({
     processes: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '20' },
     unthrottled: { type: 'string', default: '15' },
+    // Also GET /fhir/metadata (the CapabilityStatement: no database, no audit event) per process count: a control
+    // for whether more API processes add throughput at all on this machine.
+    metadata: { type: 'boolean', default: false },
   },
 });
 const members = Number(values.members);
@@ -193,6 +197,9 @@ async function main(): Promise<void> {
       const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, requests });
       report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
       unthrottled.push({ processes, result });
+      if (values.metadata) {
+        report(`GET /fhir/metadata, unthrottled, ${connections} connections, ${unthrottledSeconds} s`, await autocannon({ url: `${base}/fhir/metadata`, connections, duration: unthrottledSeconds }));
+      }
       const exited = new Promise((resolve) => child!.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
