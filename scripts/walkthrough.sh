@@ -18,9 +18,10 @@
 #   - `npx member-match` runs the package's bin (bin/member-match.js) with node directly, which is what npx
 #     resolves it to, without npm's start-up (about half a second a call on a small machine); the real
 #     `npx member-match --version` is run once while the server starts. WALKTHROUGH_REAL_NPX=true keeps npx.
-# On exit, success or not (also on SIGINT/SIGTERM), the server is stopped, the database dropped, the Redis keys
-# deleted and the scratch directory removed (WALKTHROUGH_KEEP=true keeps the directory, for a look at the
-# outputs). The data is the HL7 example member and the demo roster: made-up people, no PHI.
+# On exit, success or not (also on SIGINT, SIGTERM, SIGHUP, or SIGPIPE when whoever reads its output is gone),
+# the server is stopped, the database dropped, the Redis keys deleted and the scratch directory removed
+# (WALKTHROUGH_KEEP=true keeps the directory, for a look at each step's output in out/). The data is the HL7
+# example member and the demo roster: made-up people, no PHI.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,7 +53,9 @@ free_port() {
 
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  set +e # every step of the clean-up is tried, whatever failed before it
+  trap - EXIT INT TERM HUP
+  trap '' PIPE # whoever read our output may be gone (writes fail): clean up all the same
   if [ -n "$steps_pid" ] && kill -0 "$steps_pid" 2>/dev/null; then
     kill -TERM -- "-$steps_pid" 2>/dev/null || kill -TERM "$steps_pid" 2>/dev/null || true
   fi
@@ -79,6 +82,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE # e.g. the test runner that reads our output was killed
 
 # ---------------------------------------------------------------------------------------------------------------
 # The steps, from the README
