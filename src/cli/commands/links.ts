@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { apiCall } from '../http.js';
 import { printTable } from '../output.js';
-import { choiceOption, intInRange, STAFF_TOKEN_HINT, staffApi, staffApiOptions, systemValueOption } from './common.js';
+import { choiceOption, intInRange, positiveInt, STAFF_TOKEN_HINT, staffApi, staffApiOptions, systemValueOption } from './common.js';
 
 /**
  * `member-match links …`: partners' member links and the consents they stand on, through the staff API
@@ -41,6 +41,7 @@ export function registerLinksCommands(program: Command): void {
       .option('--member <member-id>', 'our member id')
       .addOption(choiceOption('--status <status>', 'only links with this status', LINK_STATUSES))
       .option('--limit <n>', 'how many (1-500)', intInRange(1, 500), 50)
+      .option('--offset <n>', 'skip this many (the next page)', positiveInt, 0)
       .option('--json', 'print the links as JSON'),
   ).action(
     async (options: {
@@ -51,10 +52,11 @@ export function registerLinksCommands(program: Command): void {
       member?: string;
       status?: string;
       limit: number;
+      offset: number;
       json?: boolean;
     }) => {
       const { base, token } = staffApi(options);
-      const query = new URLSearchParams({ limit: String(options.limit) });
+      const query = new URLSearchParams({ limit: String(options.limit), offset: String(options.offset) });
       if (options.partner) query.set('partner', `${options.partner.system}|${options.partner.value}`);
       if (options.client) query.set('client', options.client);
       if (options.member) query.set('member', options.member);

@@ -62,9 +62,10 @@ export function registerReviewCommands(program: Command): void {
       .option('--partner <client-id>', "only this partner client's cases")
       .option('--older-than <seconds>', 'only cases older than this', positiveInt)
       .option('--limit <n>', 'how many (1-100)', intInRange(1, 100), 20)
+      .option('--offset <n>', 'skip this many (the next page)', positiveInt, 0)
       .option('--json', 'print the cases as JSON'),
-  ).action(async (options: ApiOptions & { status?: string; reason?: string; partner?: string; olderThan?: number; limit: number; json?: boolean }) => {
-    const query = new URLSearchParams({ limit: String(options.limit) });
+  ).action(async (options: ApiOptions & { status?: string; reason?: string; partner?: string; olderThan?: number; limit: number; offset: number; json?: boolean }) => {
+    const query = new URLSearchParams({ limit: String(options.limit), offset: String(options.offset) });
     if (options.status) query.set('status', options.status);
     if (options.reason) query.set('reason', options.reason);
     if (options.partner) query.set('partner', options.partner);
