@@ -32,7 +32,7 @@ const configSchema = z
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(262_144),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(300).default(300),
     PHI_HASH_KEY: z.string().min(32).optional(),
-    // Defaults justified by the evaluation in README "Accuracy".
+    // Defaults justified by the evaluation in docs/accuracy.md.
     MATCH_UPPER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(DEFAULT_THRESHOLDS.upper),
     MATCH_LOWER_THRESHOLD: z.coerce.number().gt(0).lt(1).default(DEFAULT_THRESHOLDS.lower),
     MATCH_MARGIN_BITS: z.coerce.number().min(0).default(DEFAULT_THRESHOLDS.marginBits),

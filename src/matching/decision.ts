@@ -43,7 +43,7 @@ export type MatchDecision =
 
 /**
  * The default thresholds (MATCH_UPPER_THRESHOLD ≈ 19.9 bits, MATCH_LOWER_THRESHOLD ≈ 16.6 bits,
- * MATCH_MARGIN_BITS), chosen by `eval --sweep` on the synthetic training set (README "Accuracy"); their
+ * MATCH_MARGIN_BITS), chosen by `eval --sweep` on the synthetic training set (docs/accuracy.md); their
  * estimated error rates for a model come from `checkModel` (diagnostics.ts).
  */
 export const DEFAULT_THRESHOLDS: DecisionThresholds = { upper: 0.999999, lower: 0.99999, marginBits: 10 };

@@ -75,7 +75,7 @@ function cardValues(offered: PersonFields, query: NormalizedPerson): string[] {
  * name-and-place, contact or card with the query, so scores far below a confirmed match and cannot come
  * within its margin. Anything short of a match searches every block, so review and no-match see all
  * candidates. On the synthetic 1M index this scores about 15 candidates per matched query instead of 107,
- * and changed no decision (README "Batch throughput").
+ * and changed no decision (docs/benchmarks.md, docs/architecture.md).
  */
 const FIRST_PASS_BLOCKS = new Set(['gf', 'gz', 'fz', 'p', 'e']);
 

@@ -8,7 +8,7 @@ import { validateParameters, type MatchModel, type ModelParameters } from '../ma
 
 /**
  * Versioned models in `match_models`; exactly one is active. A fresh database gets the model shipped in
- * `fixtures/models/default.json` (trained on the synthetic index, see README "Accuracy"), so the service
+ * `fixtures/models/default.json` (trained on the synthetic index, see docs/accuracy.md), so the service
  * answers with no training step; `member-match model train` replaces it.
  */
 

@@ -88,7 +88,7 @@ export function loadPolicyEngine(
   // runs once per distinct request rather than on every HTTP request. Besides the cost, this keeps the
   // Wasm call out of the hot path: under load on Node 20.20 we saw V8 abort ("Fatal error … unreachable
   // code" in Deoptimizer::DoComputeBuiltinContinuation) when a lazy deoptimisation hit the frame calling
-  // into Cedar's Wasm module (README "Known issues"). POLICY_DECISION_MEMO=false turns the memo off: a
+  // into Cedar's Wasm module (docs/architecture.md "Known issues"). POLICY_DECISION_MEMO=false turns the memo off: a
   // diagnostic for re-testing that abort on a new runtime (docs/runtime.md), never for production.
   const memoise = decisionMemoEnabled();
   const memo = new Map<string, PolicyDecision>();
