@@ -52,9 +52,11 @@ const configSchema = z
     TLS_KEY_FILE: z.string().min(1).optional(),
     TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
     RUN_WORKERS: booleanFlag.prefault('true'),
-    // API processes on PORT (node:cluster, src/cluster.ts; docs/scaling.md). Default: one per core the process
-    // may use (os.availableParallelism()), 1 with DEV_MODE.
-    WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+    // API processes on PORT (node:cluster, src/cluster.ts; docs/scaling.md): a number, or `auto` for one per CPU
+    // this process may run on (os.availableParallelism()). Default 1: measured, a second process on the same
+    // machine did not add $member-match throughput while every decision serialises on the audit chain's lock
+    // (docs/benchmarks.md).
+    WEB_CONCURRENCY: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default(1),
     REVIEW_SLA_HOURS: z.coerce.number().positive().default(24),
     REVIEW_LEASE_SECONDS: z.coerce.number().int().min(1).default(300),
     REVIEW_RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(3600),
@@ -125,7 +127,7 @@ const configSchema = z
       oidc: { issuer: env.OIDC_ISSUER, jwksUrl: env.OIDC_JWKS_URL, audience: env.OIDC_AUDIENCE, rolesClaim: env.OIDC_ROLES_CLAIM },
       devMode: env.DEV_MODE,
       runWorkers: env.RUN_WORKERS,
-      webConcurrency: env.WEB_CONCURRENCY ?? (env.DEV_MODE ? 1 : os.availableParallelism()),
+      webConcurrency: env.WEB_CONCURRENCY === 'auto' ? os.availableParallelism() : env.WEB_CONCURRENCY,
       queueReconcileSeconds: env.QUEUE_RECONCILE_SECONDS,
       review: { slaHours: env.REVIEW_SLA_HOURS, leaseSeconds: env.REVIEW_LEASE_SECONDS, retryAfterSeconds: env.REVIEW_RETRY_AFTER_SECONDS },
       batch: {
