@@ -79,6 +79,34 @@ export interface CaseFilter {
   olderThan?: number;
 }
 
+export type LinkStatus = 'active' | 'revoked' | 'member-opted-out' | 'consent-expired' | 'consent-not-yet-valid';
+
+/** A partner's member link as GET /admin/links answers it: references and the consent, no demographics. */
+export interface Link {
+  linkId: string;
+  memberRef: string;
+  memberId: string;
+  partnerClientId: string;
+  partnerOrganization: string;
+  status: LinkStatus;
+  createdAt: string;
+  updatedAt: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+  revokeReason: string | null;
+  consent: { id: string; policyUri: string; periodStart: string; periodEnd: string; sourceReference: string | null };
+}
+
+export interface LinkFilter {
+  /** The partner organisation's identifier, system|value. */
+  partner?: string;
+  /** The partner's client id. */
+  client?: string;
+  status?: LinkStatus | '';
+  limit: number;
+  offset: number;
+}
+
 export interface ApiError extends Error {
   status: number;
   /** The OperationOutcome's reason code (`stale-version`, `four-eyes`, …). */
@@ -91,6 +119,12 @@ function apiError(status: number, code: string, message: string): ApiError {
 
 export const isApiError = (error: unknown): error is ApiError => error instanceof Error && typeof (error as ApiError).status === 'number';
 
+/** An error as the page shows it: the OperationOutcome's diagnostics, with the status and reason code. */
+export function failure(error: unknown): string {
+  if (isApiError(error)) return `${error.message} (${error.status} ${error.code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
 export interface Api {
   list(filter: CaseFilter): Promise<CaseSummary[]>;
   stats(): Promise<Stats>;
@@ -100,6 +134,9 @@ export interface Api {
   decide(id: string, body: { decision: 'match' | 'no-match'; memberRef?: string; reason: string }): Promise<CaseSummary>;
   confirm(id: string, body: { agree: boolean; reason: string }): Promise<CaseSummary>;
   reopen(id: string, body: { reason: string }): Promise<CaseSummary>;
+  /** Link management (/admin/links…): staff list, a supervisor revokes. */
+  links(filter: LinkFilter): Promise<Link[]>;
+  revokeLink(id: string, body: { reason: string }): Promise<Link>;
 }
 
 /** `token` answers the current bearer token; `onUnauthorized` runs on a 401 (the session expired or was refused). */
@@ -115,7 +152,8 @@ export function createApi(token: () => string | undefined, onUnauthorized: () =>
       const etag = etags.get(options.caseId);
       if (etag) headers['if-match'] = etag;
     }
-    const response = await fetch(`/review${path}`, { method, headers, body: options.body === undefined ? null : JSON.stringify(options.body) });
+    // Paths are the review API's (/cases…), except link management's, which the caller gives in full (/admin/…).
+    const response = await fetch(path.startsWith('/admin/') ? path : `/review${path}`, { method, headers, body: options.body === undefined ? null : JSON.stringify(options.body) });
     if (response.status === 204) return undefined;
     const text = await response.text();
     const body = text ? (JSON.parse(text) as unknown) : undefined;
@@ -152,5 +190,14 @@ export function createApi(token: () => string | undefined, onUnauthorized: () =>
     decide: (id, body) => required(call<CaseSummary>('POST', `/cases/${encodeURIComponent(id)}/decision`, { caseId: id, body })),
     confirm: (id, body) => required(call<CaseSummary>('POST', `/cases/${encodeURIComponent(id)}/confirm`, { caseId: id, body })),
     reopen: (id, body) => required(call<CaseSummary>('POST', `/cases/${encodeURIComponent(id)}/reopen`, { caseId: id, body })),
+    links(filter) {
+      // Organisation and client identifiers only: no member identifier ever goes into a query string.
+      const query = new URLSearchParams({ limit: String(filter.limit), offset: String(filter.offset) });
+      if (filter.partner) query.set('partner', filter.partner);
+      if (filter.client) query.set('client', filter.client);
+      if (filter.status) query.set('status', filter.status);
+      return required(call<Link[]>('GET', `/admin/links?${query.toString()}`));
+    },
+    revokeLink: (id, body) => required(call<Link>('POST', `/admin/links/${encodeURIComponent(id)}/revoke`, { body })),
   };
 }

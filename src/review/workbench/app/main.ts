@@ -1,8 +1,9 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { createApi, isApiError, type Api, type CaseFilter, type CaseStatus, type CaseSummary, type CaseView, type Person, type Stats } from './api.js';
+import { createApi, failure, isApiError, type Api, type CaseFilter, type CaseStatus, type CaseSummary, type CaseView, type Person, type Stats } from './api.js';
 import { completeSignIn, currentSession, loadSettings, signOut, startSignIn, type Session, type Settings } from './auth.js';
 import { html } from './html.js';
+import { canListLinks, LinksView } from './links.js';
 import { Waterfall } from './waterfall.js';
 import { bits } from './weights.js';
 
@@ -74,11 +75,6 @@ function useNow(intervalMs = 1000): number {
     return () => clearInterval(timer);
   }, [intervalMs]);
   return now;
-}
-
-function failure(error: unknown): string {
-  if (isApiError(error)) return `${error.message} (${error.status} ${error.code})`;
-  return error instanceof Error ? error.message : String(error);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -547,6 +543,7 @@ function Shortcuts({ onClose }: { onClose: () => void }) {
     <dl>
       <div><dt><kbd>n</kbd></dt><dd>claim the next case</dd></div>
       <div><dt><kbd>q</kbd></dt><dd>back to the queue</dd></div>
+      <div><dt><kbd>l</kbd></dt><dd>member links</dd></div>
       <div><dt><kbd>1</kbd>–<kbd>9</kbd></dt><dd>choose that candidate</dd></div>
       <div><dt><kbd>0</kbd></dt><dd>choose no match</dd></div>
       <div><dt><kbd>d</kbd></dt><dd>go to the reason box</dd></div>
@@ -561,13 +558,22 @@ function Workbench({ api, session, onSignOut, notice, notify }: { api: Api; sess
   const [view, setView] = useState<CaseView>();
   const [help, setHelp] = useState(false);
   const claimRef = useRef<() => void>(() => undefined);
+  // Staff who may not work the queue (auditors, administrators) but may list links start on the links.
+  const queueAllowed = session.roles.some((role) => role === 'reviewer' || role === 'supervisor');
+  const linksAllowed = canListLinks(session);
+  const [section, setSection] = useState<'queue' | 'links'>(!queueAllowed && linksAllowed ? 'links' : 'queue');
+  const go = (to: 'queue' | 'links') => {
+    setView(undefined);
+    setSection(to);
+  };
 
   useEffect(() => {
     function onKey(event: KeyboardEvent) {
       if (typing(event) || event.ctrlKey || event.metaKey || event.altKey || help) return;
       if (event.key === '?') setHelp(true);
-      else if (event.key === 'q' && view) setView(undefined);
-      else if (event.key === 'n' && !view) claimRef.current();
+      else if (event.key === 'q' && (view || section !== 'queue') && queueAllowed) go('queue');
+      else if (event.key === 'l' && !view && section !== 'links' && linksAllowed) go('links');
+      else if (event.key === 'n' && !view && section === 'queue') claimRef.current();
       else return;
       event.preventDefault();
     }
@@ -579,6 +585,11 @@ function Workbench({ api, session, onSignOut, notice, notify }: { api: Api; sess
     <a class="skip" href="#main">Skip to content</a>
     <header class="top">
       <span class="brand">member-match · review workbench</span>
+      ${(queueAllowed || linksAllowed) &&
+      html`<nav aria-label="Views" class="views">
+        ${queueAllowed && html`<button type="button" id="nav-queue" aria-current=${section === 'queue' ? 'page' : undefined} onClick=${() => go('queue')}>Queue</button>`}
+        ${linksAllowed && html`<button type="button" id="nav-links" aria-current=${section === 'links' ? 'page' : undefined} aria-keyshortcuts="l" onClick=${() => go('links')}>Links</button>`}
+      </nav>`}
       <span class="who" id="who">${session.user} <span class="roles">(${session.roles.join(', ') || 'no role'})</span></span>
       <button type="button" onClick=${() => setHelp(true)} aria-keyshortcuts="?">Shortcuts <kbd aria-hidden="true">?</kbd></button>
       <button type="button" id="sign-out" onClick=${onSignOut}>Sign out</button>
@@ -586,7 +597,9 @@ function Workbench({ api, session, onSignOut, notice, notify }: { api: Api; sess
     <div id="notice" class=${notice ? `notice ${notice.kind}` : 'notice empty'} role=${notice?.kind === 'error' ? 'alert' : 'status'} aria-live="polite">${notice?.text ?? ''}</div>
     ${view
       ? html`<${CasePanel} api=${api} session=${session} view=${view} notify=${notify} onChange=${setView} onClose=${() => setView(undefined)} />`
-      : html`<${Queue} api=${api} session=${session} notify=${notify} onOpen=${setView} claimRef=${claimRef} />`}
+      : section === 'links'
+        ? html`<${LinksView} api=${api} session=${session} notify=${notify} />`
+        : html`<${Queue} api=${api} session=${session} notify=${notify} onOpen=${setView} claimRef=${claimRef} />`}
     ${help && html`<${Shortcuts} onClose=${() => setHelp(false)} />`}`;
 }
 
