@@ -10,7 +10,7 @@ import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppete
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { devIdpToken } from '../src/identity/humans.js';
-import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMemberMatch, registerTestPartner, startTestService, type TestService } from './support/service.js';
+import { CONFLICT_PAIR_ROWS, getJson, HL7_EXAMPLE_MEMBER_ROW, importRows, NEW_PAYER_ORG, OTHER_PAYER_ORG, partnerToken, postMemberMatch, registerTestPartner, startTestService, type TestService } from './support/service.js';
 
 /**
  * The reviewer workbench in a real browser (Debian's chromium, driven by puppeteer-core; no browser download):
@@ -18,7 +18,9 @@ import { CONFLICT_PAIR_ROWS, importRows, NEW_PAYER_ORG, partnerToken, postMember
  * $member-match opened, decides it; a second reviewer confirms it (four eyes); the partner's status URL then
  * answers 200 with the member. WORKBENCH_SCREENSHOT=docs/workbench.png saves the case view for the docs.
  * Then, as in production, without DEV_MODE: sign-in through another origin's OpenID Connect provider
- * (OIDC_ISSUER's discovery, CORS, the page's Content-Security-Policy).
+ * (OIDC_ISSUER's discovery, CORS, the page's Content-Security-Policy). In between, link management: a
+ * reviewer lists a partner's links without a revoke button; a supervisor revokes one and the partner's Patient
+ * read answers 404; a revocation that loses a race shows the OperationOutcome's text.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -124,7 +126,8 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
   const port = await freePort();
   ts = await startTestService({ DEV_MODE: 'true', PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, REVIEW_RETRY_AFTER_SECONDS: '60' });
-  await importRows(ts, CONFLICT_PAIR_ROWS);
+  // The conflict pair makes review cases; the HL7 example member is matched outright (a link, for the Links view).
+  await importRows(ts, [...CONFLICT_PAIR_ROWS, HL7_EXAMPLE_MEMBER_ROW]);
   userDataDir = mkdtempSync(path.join(tmpdir(), 'mm-chromium-'));
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, `--user-data-dir=${userDataDir}`] });
 });
@@ -267,6 +270,98 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     await ivy.waitForSelector('#reopen-reason');
     await context.close();
 
+    expect(pageErrors).toEqual([]);
+  });
+  it("lists member links; a supervisor revokes one, the partner's read ends; a reviewer cannot revoke", { timeout: 120_000 }, async () => {
+    // Two partners (two organisations: a link is the organisation's) match the HL7 example member outright.
+    const matchAs = async (organization: typeof NEW_PAYER_ORG) => {
+      const partner = await registerTestPartner(ts, { organization });
+      const token = await partnerToken(ts, partner);
+      const res = await postMemberMatch(ts, token, hrexExampleRequest({ recipient: organization, policy: 'sensitive' }));
+      expect(res.status).toBe(200);
+      const memberUuid = res.body.parameter.find((p: any) => p.name === 'MemberId').valueReference.reference.split('/').pop() as string;
+      expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
+      return { clientId: partner.clientId, token, memberUuid };
+    };
+    const first = await matchAs(NEW_PAYER_ORG);
+    const second = await matchAs(OTHER_PAYER_ORG);
+    const showLinks = async (page: Page, client: string, status = '') => {
+      await page.locator('#links-filter-client').fill(client);
+      await page.select('#links-filter-status', status);
+      await page.locator('#links-apply').click();
+      // Until every row listed is that client's (the list has reloaded with the filter).
+      const c = JSON.stringify(client);
+      await page.waitForFunction(
+        `[...document.querySelectorAll('tr[data-link]')].every((row) => row.textContent.includes(${c})) && !document.querySelector('#links-list-heading').textContent.includes('loading')`,
+      );
+    };
+
+    // A reviewer sees the links, their consent and status, and no revoke button.
+    const reviewerContext = await browser.createBrowserContext();
+    const rae = await openTab(reviewerContext);
+    await signIn(rae, 'rae', ['reviewer']);
+    await rae.locator('#nav-links').click();
+    await rae.waitForSelector('#links-heading');
+    await rae.waitForFunction(`document.activeElement?.id === 'links-heading'`); // focus goes to the view's heading
+    await showLinks(rae, first.clientId);
+    await rae.waitForSelector('tr[data-link]');
+    const row = await text(rae, 'tr[data-link]');
+    expect(row).toContain('55678');
+    expect(row).toContain('#sensitive');
+    expect(row).toContain('Active');
+    expect(await rae.$$('button.revoke')).toHaveLength(0);
+    expect(await unnamedControls(rae)).toEqual([]);
+    expect(rae.url()).toBe(`${ts.url}/review/`); // no filter or identifier in the address
+    await reviewerContext.close();
+
+    // A supervisor opens the links with the keyboard, revokes the first partner's link with a reason.
+    const supervisorContext = await browser.createBrowserContext();
+    const sue = await openTab(supervisorContext);
+    await signIn(sue, 'sue', ['supervisor']);
+    await sue.waitForFunction(`document.activeElement?.id === 'queue-heading'`);
+    await sue.keyboard.press('l');
+    await sue.waitForSelector('#links-heading');
+    await showLinks(sue, first.clientId, 'active');
+    await sue.waitForSelector('tr[data-link] button.revoke');
+    const linkId = await sue.$eval('tr[data-link]', (el) => el.getAttribute('data-link')!);
+    await sue.locator(`#revoke-${linkId}`).click();
+    await sue.waitForFunction(`document.activeElement?.id === 'revoke-heading'`);
+    expect(await sue.$eval('#revoke-confirm', (el) => (el as unknown as { disabled: boolean }).disabled)).toBe(true); // no reason yet
+    expect(await unnamedControls(sue)).toEqual([]);
+    await sue.locator('#revoke-reason').fill('member disputes the match');
+    await sue.locator('#revoke-confirm').click();
+    await waitForText(sue, '#notice', `Link ${linkId.slice(0, 8)} revoked by sue`);
+    expect(await sue.$('#revoke-heading')).toBeNull();
+    await sue.waitForFunction(`document.activeElement?.id === 'links-heading'`);
+    await waitForText(sue, '#links-list-heading', '(0)'); // no longer active
+    await showLinks(sue, first.clientId, 'revoked');
+    await waitForText(sue, `tr[data-link="${linkId}"]`, 'by sue');
+    expect(await text(sue, `tr[data-link="${linkId}"]`)).toContain('member disputes the match');
+    expect(await sue.$(`#revoke-${linkId}`)).toBeNull();
+    // The partner's access ended at once; the other partner's link is untouched.
+    expect((await getJson(ts, `/fhir/Patient/${first.memberUuid}`, first.token)).status).toBe(404);
+    expect((await getJson(ts, `/fhir/Patient/${second.memberUuid}`, second.token)).status).toBe(200);
+
+    // Someone revokes the second link while the confirmation is open: the page shows the server's reason.
+    await showLinks(sue, second.clientId, 'active');
+    await sue.waitForSelector('tr[data-link] button.revoke');
+    const secondId = await sue.$eval('tr[data-link]', (el) => el.getAttribute('data-link')!);
+    await sue.locator(`#revoke-${secondId}`).click();
+    await sue.locator('#revoke-reason').fill('duplicate of a revoked link');
+    const elsewhere = await devIdpToken(ts.service.deps.db, ts.config, 'sam', ['supervisor']);
+    const meanwhile = await fetch(`${ts.url}/admin/links/${secondId}/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${elsewhere}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'revoked from the CLI' }),
+    });
+    expect(meanwhile.status).toBe(200);
+    await sue.locator('#revoke-confirm').click();
+    await waitForText(sue, '#revoke-error', 'the link is already revoked (409 link-already-revoked)');
+    await sue.keyboard.press('Escape');
+    await sue.waitForFunction(`!document.querySelector('#revoke-heading')`);
+    await sue.waitForFunction(`document.activeElement?.id === 'links-heading'`); // the row's button went with the link
+    expect(sue.url()).toBe(`${ts.url}/review/`);
+    await supervisorContext.close();
     expect(pageErrors).toEqual([]);
   });
   it('signs in through an external OIDC_ISSUER, found by discovery, as in production', { timeout: 120_000 }, async () => {
