@@ -314,6 +314,17 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     expect(rae.url()).toBe(`${ts.url}/review/`); // no filter or identifier in the address
     await reviewerContext.close();
 
+    // An auditor may not work the queue: the page opens on the links, with no queue to go to and no revoke button.
+    const auditorContext = await browser.createBrowserContext();
+    const aud = await openTab(auditorContext);
+    await signIn(aud, 'aud', ['auditor']);
+    await aud.waitForFunction(`document.activeElement?.id === 'links-heading'`);
+    expect(await aud.$('#nav-queue')).toBeNull();
+    await showLinks(aud, first.clientId);
+    await aud.waitForSelector('tr[data-link]');
+    expect(await aud.$$('button.revoke')).toHaveLength(0);
+    await auditorContext.close();
+
     // A supervisor opens the links with the keyboard, revokes the first partner's link with a reason.
     const supervisorContext = await browser.createBrowserContext();
     const sue = await openTab(supervisorContext);
@@ -346,7 +357,14 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     await showLinks(sue, second.clientId, 'active');
     await sue.waitForSelector('tr[data-link] button.revoke');
     const secondId = await sue.$eval('tr[data-link]', (el) => el.getAttribute('data-link')!);
+    // Cancel closes the confirmation and gives focus back to the row's button.
     await sue.locator(`#revoke-${secondId}`).click();
+    await sue.waitForSelector('#revoke-cancel');
+    await sue.locator('#revoke-cancel').click();
+    await sue.waitForFunction(`document.activeElement?.id === ${JSON.stringify(`revoke-${secondId}`)}`);
+    expect(await sue.$('#revoke-heading')).toBeNull();
+    await sue.keyboard.press('Enter'); // the keyboard opens it again
+    await sue.waitForFunction(`document.activeElement?.id === 'revoke-heading'`);
     await sue.locator('#revoke-reason').fill('duplicate of a revoked link');
     const elsewhere = await devIdpToken(ts.service.deps.db, ts.config, 'sam', ['supervisor']);
     const meanwhile = await fetch(`${ts.url}/admin/links/${secondId}/revoke`, {
