@@ -70,7 +70,9 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
     const exited = new Promise<number>((resolve) => {
       worker.once('exit', (code, signal) => {
         workers.delete(worker);
-        resolve(code ?? (signal ? 128 : 1));
+        // Killed by the SIGTERM the primary sent while stopping (a process still starting has no graceful
+        // handler yet, and has nothing in flight): a clean stop.
+        resolve(code ?? (stopping && signal === 'SIGTERM' ? 0 : signal ? 128 : 1));
         if (stopping) return;
         if (!wasListening) return; // start-up failure: handled by whoever awaits `listening`
         logger.error({ pid: worker.process.pid, code, signal }, 'API process died; starting another');
@@ -130,11 +132,12 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
   process.on('SIGINT', (signal) => void stop(signal));
 
   try {
+    // Metrics first: they answer (for the processes already listening) as soon as the first API process does.
+    metricsServer = config.metricsPort === undefined ? undefined : await startAggregatedMetricsServer(config.metricsPort, config.host);
     const first = fork(config.runWorkers);
     const firstListening = await first.listening;
     const rest = await Promise.all(Array.from({ length: processes - 1 }, () => fork(false).listening));
     if (stopping) return;
-    metricsServer = config.metricsPort === undefined ? undefined : await startAggregatedMetricsServer(config.metricsPort, config.host);
     const address = metricsServer?.address();
     const metricsUrl =
       address && typeof address === 'object' ? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}/metrics` : undefined;
