@@ -337,6 +337,7 @@ describe.skipIf(!existsSync(CHROMIUM))('reviewer workbench in chromium', () => {
     const linkId = await sue.$eval('tr[data-link]', (el) => el.getAttribute('data-link')!);
     await sue.locator(`#revoke-${linkId}`).click();
     await sue.waitForFunction(`document.activeElement?.id === 'revoke-heading'`);
+    expect(await text(sue, '#revoke-heading + p')).toContain(`Partner ${first.clientId} (${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}) loses access to member 55678 at once`);
     expect(await sue.$eval('#revoke-confirm', (el) => (el as unknown as { disabled: boolean }).disabled)).toBe(true); // no reason yet
     expect(await unnamedControls(sue)).toEqual([]);
     await sue.locator('#revoke-reason').fill('member disputes the match');

@@ -57,11 +57,9 @@ function RevokeForm({ link, busy, error, onRevoke, onCancel }: { link: Link; bus
   return html`
     <section class="panel act revoke-panel" aria-labelledby="revoke-heading">
       <h2 id="revoke-heading" ref=${heading} tabindex="-1">Revoke link ${shortId(link.linkId)}?</h2>
-      <p>
-        Partner <strong>${link.partnerClientId}</strong> (${link.partnerOrganization}) loses access to member
-        <strong>${link.memberId}</strong> at once: its Patient reads and searches stop finding the member. A revoked
-        link stays revoked, even if the partner sends the same $member-match again.
-      </p>
+      <p>Partner <strong>${link.partnerClientId}</strong> (${link.partnerOrganization}) loses access to member <strong>${link.memberId}</strong>${' '}
+        at once: its Patient reads and searches stop finding the member. A revoked link stays revoked, even if the
+        partner sends the same $member-match again.</p>
       ${error && html`<p id="revoke-error" class="notice error" role="alert">Not revoked: ${error}</p>`}
       <form onSubmit=${(e: Event) => {
         e.preventDefault();
