@@ -1,9 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { metrics } from './metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 
 /**
  * Several API processes on one port (WEB_CONCURRENCY > 1, docs/scaling.md), with `node:cluster`: this process
@@ -99,7 +99,7 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
     return { worker, listening };
   };
 
-  let metricsServer: Server | undefined;
+  let metricsServer: MetricsServer | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (signal: NodeJS.Signals, failed = 0): Promise<void> => {
     if (stopped) return stopped;
@@ -116,11 +116,7 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
         return exits.get(worker)!;
       });
       const codes = await Promise.all(pending);
-      if (metricsServer) {
-        const closing = metricsServer;
-        await new Promise<void>((resolve) => closing.close(() => resolve()));
-        closing.closeAllConnections();
-      }
+      await metricsServer?.close();
       const ok = failed === 0 && codes.every((code) => code === 0);
       if (ok) logger.info({ signal }, 'stopped');
       else logger.error({ signal, codes }, 'shutdown failed');
@@ -138,9 +134,7 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
     const firstListening = await first.listening;
     const rest = await Promise.all(Array.from({ length: processes - 1 }, () => fork(false).listening));
     if (stopping) return;
-    const address = metricsServer?.address();
-    const metricsUrl =
-      address && typeof address === 'object' ? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}/metrics` : undefined;
+    const metricsUrl = metricsServer && `${metricsServer.url}/metrics`;
     logger.info(
       {
         url: firstListening.url,
@@ -163,29 +157,8 @@ export async function runClusterPrimary(config: Config, logger: Logger, processe
   }
 }
 
-/** Prometheus metrics of all API processes, summed, on METRICS_PORT (as src/http/metrics-server.ts serves one process's). */
-async function startAggregatedMetricsServer(port: number, host: string): Promise<Server> {
+/** Prometheus metrics of all API processes, summed (prom-client's AggregatorRegistry over IPC), on the one listener. */
+function startAggregatedMetricsServer(port: number, host: string): Promise<MetricsServer> {
   const registry = new AggregatorRegistry();
-  const server = createServer((req, res) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    if ((req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":"not_found"}');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'Content-Type': 'application/json', Allow: 'GET, HEAD' }).end('{"error":"method_not_allowed"}');
-      return;
-    }
-    registry.clusterMetrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
-      () => res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"error":"metrics_unavailable"}'),
-    );
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return server;
+  return startMetricsServer(port, host, { render: () => registry.clusterMetrics(), contentType: registry.contentType });
 }
