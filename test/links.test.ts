@@ -145,9 +145,12 @@ describe('link management', () => {
     expect(reason(again.body)).toBe('link-already-revoked');
   });
 
-  it('keeps the link revoked when the partner sends the same request again', async () => {
-    const matched = await postMemberMatch(ts, token, hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' }));
-    expect(matched.status).toBe(200);
+  it('keeps the link revoked, and discloses nothing, when the partner sends the same request again', async () => {
+    const again = await postMemberMatch(ts, token, hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' }));
+    // Not even the member id: the revocation holds against the Consent it was made under.
+    expect(again.status).toBe(422);
+    expect(reason(again.body)).toBe('link-revoked');
+    expect(JSON.stringify(again.body)).not.toContain('55678');
     expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(404);
     const link = await admin('GET', `/links/${linkId}`, await staff('rae', ['reviewer']));
     expect(link.body.status).toBe('revoked');

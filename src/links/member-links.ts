@@ -27,8 +27,41 @@ export interface StoredLink {
   consentId: string;
 }
 
+/** A Consent's identity as stored: the hash of its canonical JSON (the same Consent sent again is the same consent). */
+function consentHash(consent: Consent): string {
+  return createHash('sha256').update(canonicalJson(consent)).digest('hex');
+}
+
+/**
+ * Which of these matches a supervisor revoked for this partner organisation under the very Consent offered again
+ * (indices into `matches`). Re-sending the same request must not disclose the member again: only a new Consent
+ * (the member agreed again) relinks, as `saveLink` does.
+ */
+export async function revokedUnderSameConsent(
+  db: DbOrTx,
+  organization: SystemValue,
+  matches: readonly { memberUuid: string; consent: Consent }[],
+): Promise<Set<number>> {
+  if (matches.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('member_links as l')
+    .innerJoin('consents as c', 'c.id', 'l.consent_id')
+    .select(['l.member_uuid', 'c.resource_hash'])
+    .where('l.partner_org_system', '=', organization.system)
+    .where('l.partner_org_value', '=', organization.value)
+    .where('l.member_uuid', 'in', [...new Set(matches.map((m) => m.memberUuid))])
+    .where('l.revoked_at', 'is not', null)
+    .execute();
+  const revoked = new Set(rows.map((r) => `${r.member_uuid}|${r.resource_hash}`));
+  const refused = new Set<number>();
+  matches.forEach((m, i) => {
+    if (revoked.has(`${m.memberUuid}|${consentHash(m.consent)}`)) refused.add(i);
+  });
+  return refused;
+}
+
 export async function saveLink(trx: Tx, link: NewLink): Promise<StoredLink> {
-  const resourceHash = createHash('sha256').update(canonicalJson(link.consent)).digest('hex');
+  const resourceHash = consentHash(link.consent);
   // Insert the consent, or find the identical one already stored, in one round trip. When a concurrent
   // request stored the same consent after this statement's snapshot was taken, the insert does nothing and
   // the select cannot see that row yet: a second statement (a fresh snapshot) finds it.

@@ -11,6 +11,7 @@ import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js
 import type { NormalizedPerson } from '../matching/record.js';
 import { resolveMembers, type Resolution } from '../matching/engine.js';
 import { memberIndexCandidates } from '../members/candidate-source.js';
+import { revokedUnderSameConsent } from '../links/member-links.js';
 import { findMemberIds } from '../members/member-index.js';
 import { matchDecisions } from '../metrics.js';
 import { countAttempts, countUnmatched, lockoutRemaining, reserveReviewCases, type MatchAttempt, type TripReason } from '../policy/limits.js';
@@ -170,12 +171,23 @@ export async function planMatches(
   if (discloses) {
     const matched = live.filter((p) => plans[p.index]!.outcome === 'matched');
     const optedOut = await optedOutMembers(deps.db, matched.map((p) => plans[p.index]!.member!.memberUuid));
-    for (const p of matched) {
+    const revoked = await revokedUnderSameConsent(
+      deps.db,
+      authority.organization,
+      matched.map((p) => ({ memberUuid: plans[p.index]!.member!.memberUuid, consent: p.input.consent! })),
+    );
+    for (const [k, p] of matched.entries()) {
       const plan = plans[p.index]!;
       const member = plan.member!;
       const registry = optedOut.get(member.memberUuid);
       if (registry) {
         plans[p.index] = { ...plan, outcome: 'opted-out', reasonCode: 'member-opted-out', message: 'the member has opted out of payer-to-payer data exchange', consentDecision: `deny:registry-${registry}` };
+        continue;
+      }
+      // A supervisor revoked this partner's link to the member under this very Consent: the same request sent
+      // again discloses nothing (not even the member id); a new Consent from the member relinks.
+      if (revoked.has(k)) {
+        plans[p.index] = { ...plan, outcome: 'consent-refused', reasonCode: 'link-revoked', message: 'the link to this member under this Consent was revoked; a new Consent from the member is needed', consentDecision: 'deny:link-revoked' };
         continue;
       }
       plan.details.consentPolicy = p.permit!.policyUri;
