@@ -162,8 +162,9 @@ describe('Redis restarted empty', () => {
       });
       await db.updateTable('review_cases').set({ status: 'decided' }).where('id', '=', decided).execute();
 
+      // Redis loses everything. (The reconciler runs every 0.5 s here, so a timer may be back before the next
+      // line could look: that it was gone shows in the decided and overdue cases' timers, which stay gone.)
       expect(await deleteOwnKeys()).toBeGreaterThan(0);
-      expect(await state(openIds[0]!)).toBe('unknown');
 
       // The reconciler puts back every open case's timer, at its deadline; not the decided case's, nor the one
       // whose timer already fired.
