@@ -9,7 +9,8 @@ import { loadCandidateMembers } from '../../src/members/member-index.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../../src/matching/blocking.js';
 import { normalizePerson } from '../../src/matching/normalize.js';
 import { personFromProfile } from '../../src/matching/profile.js';
-import type { PersonFields } from '../../src/matching/record.js';
+import type { NormalizedPerson } from '../../src/matching/record.js';
+import { intersects } from '../../src/matching/compare.js';
 import { forEachConcurrently, readQueries, type TruthRow } from './files.js';
 
 /**
@@ -75,10 +76,11 @@ export async function evaluate(
     try {
       const request = parseMemberMatchRequest(query.parameters);
       const offered = offeredPerson(request);
-      const resolution = await resolveMember(memberIndexCandidates(db, options.blockCap), options, offered);
+      const normalized = normalizePerson(offered);
+      const resolution = await resolveMember(memberIndexCandidates(db, options.blockCap), options, offered, normalized);
       decision = resolution.decision;
       blocked = !!expected?.memberId && resolution.candidateMemberIds.includes(expected.memberId);
-      if (expected?.memberId) blockKinds = await sharedBlockKinds(db, offered, expected.memberId);
+      if (expected?.memberId) blockKinds = await sharedBlockKinds(db, normalized, expected.memberId);
     } catch (error) {
       if ((error as { status?: number }).status !== 400) throw error;
     }
@@ -95,17 +97,16 @@ export async function evaluate(
  * reach the member), computed from both sides' keys: what each rule would find, not what the two-pass search
  * happened to look at.
  */
-async function sharedBlockKinds(db: Db, offered: PersonFields, memberId: string): Promise<string[]> {
+async function sharedBlockKinds(db: Db, query: NormalizedPerson, memberId: string): Promise<string[]> {
   const row = await db.selectFrom('members').select('id').where('member_id', '=', memberId).executeTakeFirst();
   if (!row) return [];
   const [member] = await loadCandidateMembers(db, [row.id]);
   if (!member) return [];
-  const query = normalizePerson(offered);
   const queryKeys = new Set(queryBlockingKeys(query));
-  const kinds = new Set(memberBlockingKeys(personFromProfile(member.profile, member.fields)).filter((k) => queryKeys.has(k)).map(blockKind));
-  const card = new Set([...(offered.identifiers ?? []), ...query.identifiers].map((v) => v.trim().toUpperCase()));
-  const ids = await db.selectFrom('member_identifiers').select('value').where('member_uuid', '=', row.id).execute();
-  if ([memberId, ...ids.map((i) => i.value)].some((v) => card.has(v.toUpperCase()))) kinds.add('card');
+  const person = personFromProfile(member.profile, member.fields);
+  const kinds = new Set(memberBlockingKeys(person).filter((k) => queryKeys.has(k)).map(blockKind));
+  // The member's identifiers (member, subscriber and coverage ids) arrive normalised with the member, as the card's do.
+  if (intersects(query.identifiers, person.identifiers)) kinds.add('card');
   return [...kinds].sort();
 }
 
