@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { JWK } from 'jose';
 import { loadConfig } from '../../config.js';
 import { disableAgent, enableAgent, listAgents, registerAgent } from '../../identity/agents.js';
 import { printTable } from '../output.js';
 import { signClientAssertion } from '../partner-tools.js';
 import { exchangeForAgentToken } from '../workload-tools.js';
-import { withDb } from './common.js';
+import { registerSwitch, withDb } from './common.js';
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('AI or automation agents acting for a delegator (RFC 8693 delegation)');
@@ -31,26 +31,8 @@ export function registerAgentCommands(program: Command): void {
         printTable(['AGENT ID', 'STATE', 'NAME', 'TOOL SCOPES'], (await listAgents(db)).map((a) => [a.agentId, a.enabled ? 'enabled' : 'disabled', a.name, a.toolScopes.join(' ')]));
       }),
     );
-  agent
-    .command('disable')
-    .argument('<agent-id>')
-    .description('stop an agent: new delegations refused at once, its tokens within 5 s')
-    .action((id: string) =>
-      withDb(async (db) => {
-        if (!(await disableAgent(db, id))) throw new InvalidArgumentError(`no such agent: ${id} (see \`member-match agent list\`)`);
-        console.log(`disabled ${id}`);
-      }),
-    );
-  agent
-    .command('enable')
-    .argument('<agent-id>')
-    .description('enable a disabled agent again: it may take delegations at once')
-    .action((id: string) =>
-      withDb(async (db) => {
-        if (!(await enableAgent(db, id))) throw new InvalidArgumentError(`no such agent: ${id} (see \`member-match agent list\`)`);
-        console.log(`enabled ${id}`);
-      }),
-    );
+  registerSwitch(agent, 'agent', 'disable', 'stop an agent: new delegations refused at once, its tokens within 5 s', disableAgent);
+  registerSwitch(agent, 'agent', 'enable', 'enable a disabled agent again: it may take delegations at once', enableAgent);
   agent
     .command('token')
     .description("(demo) play the agent: exchange a delegator's access token (stdin or --subject-token) for a delegated token")

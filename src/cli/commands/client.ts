@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { JWK } from 'jose';
 import { disablePartnerClient, enablePartnerClient, listPartnerClients, PARTNER_SCOPES, registerPartnerClient } from '../../identity/partner-clients.js';
 import { printTable } from '../output.js';
-import { withDb, systemValueOption } from './common.js';
+import { registerSwitch, withDb, systemValueOption } from './common.js';
 
 export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('partner payer clients (SMART Backend Services)');
@@ -46,24 +46,6 @@ export function registerClientCommands(program: Command): void {
         );
       }),
     );
-  client
-    .command('disable')
-    .argument('<client-id>')
-    .description('disable a client: new tokens are refused at once, issued tokens stop working within 5 seconds')
-    .action((clientId: string) =>
-      withDb(async (db) => {
-        if (!(await disablePartnerClient(db, clientId))) throw new InvalidArgumentError(`no such client: ${clientId} (see \`member-match client list\`)`);
-        console.log(`disabled ${clientId}`);
-      }),
-    );
-  client
-    .command('enable')
-    .argument('<client-id>')
-    .description('enable a disabled client again: it may request tokens at once')
-    .action((clientId: string) =>
-      withDb(async (db) => {
-        if (!(await enablePartnerClient(db, clientId))) throw new InvalidArgumentError(`no such client: ${clientId} (see \`member-match client list\`)`);
-        console.log(`enabled ${clientId}`);
-      }),
-    );
+  registerSwitch(client, 'client', 'disable', 'disable a client: new tokens are refused at once, issued tokens stop working within 5 seconds', disablePartnerClient);
+  registerSwitch(client, 'client', 'enable', 'enable a disabled client again: it may request tokens at once', enablePartnerClient);
 }

@@ -16,6 +16,23 @@ export async function withDb<T>(run: (db: Db, config: Config) => Promise<T>): Pr
   }
 }
 
+/**
+ * `<noun> disable|enable <id>`: turns a registered party off or on. An unknown id is a usage error that names the
+ * list command; success prints `disabled <id>` / `enabled <id>`.
+ */
+export function registerSwitch(parent: Command, noun: string, verb: 'disable' | 'enable', description: string, apply: (db: Db, id: string) => Promise<boolean>): void {
+  parent
+    .command(verb)
+    .argument(`<${noun}-id>`)
+    .description(description)
+    .action((id: string) =>
+      withDb(async (db) => {
+        if (!(await apply(db, id))) throw new InvalidArgumentError(`no such ${noun}: ${id} (see \`member-match ${noun} list\`)`);
+        console.log(`${verb}d ${id}`);
+      }),
+    );
+}
+
 export const systemValueOption = (text: string) => {
   const parsed = parseSystemValue(text);
   if (!parsed) throw new InvalidArgumentError('expected system|value');

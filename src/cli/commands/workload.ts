@@ -6,7 +6,7 @@ import { loadConfig } from '../../config.js';
 import { disableWorkload, enableWorkload, listWorkloads, registerWorkload, WORKLOAD_SCOPES } from '../../identity/workloads.js';
 import { printTable } from '../output.js';
 import { exchangeWorkloadToken, mintWorkloadToken } from '../workload-tools.js';
-import { withDb } from './common.js';
+import { registerSwitch, withDb } from './common.js';
 
 export function registerWorkloadCommands(program: Command): void {
   const workload = program.command('workload').description('trusted workload identities: batch jobs that exchange their platform JWT for an access token (RFC 8693)');
@@ -40,26 +40,8 @@ export function registerWorkloadCommands(program: Command): void {
         );
       }),
     );
-  workload
-    .command('disable')
-    .argument('<workload-id>')
-    .description('stop trusting a workload: new exchanges refused at once, issued tokens stop working within 5 s')
-    .action((id: string) =>
-      withDb(async (db) => {
-        if (!(await disableWorkload(db, id))) throw new InvalidArgumentError(`no such workload: ${id} (see \`member-match workload list\`)`);
-        console.log(`disabled ${id}`);
-      }),
-    );
-  workload
-    .command('enable')
-    .argument('<workload-id>')
-    .description('trust a disabled workload again: its next exchange succeeds (re-adding it would clash with the one kept)')
-    .action((id: string) =>
-      withDb(async (db) => {
-        if (!(await enableWorkload(db, id))) throw new InvalidArgumentError(`no such workload: ${id} (see \`member-match workload list\`)`);
-        console.log(`enabled ${id}`);
-      }),
-    );
+  registerSwitch(workload, 'workload', 'disable', 'stop trusting a workload: new exchanges refused at once, issued tokens stop working within 5 s', disableWorkload);
+  registerSwitch(workload, 'workload', 'enable', 'trust a disabled workload again: its next exchange succeeds (re-adding it would clash with the one kept)', enableWorkload);
   workload
     .command('mint')
     .description('(demo) act as the workload identity issuer: sign the JWT a platform would give the job')
