@@ -10,10 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { appendAuditEvent } from '../src/audit/audit-trail.js';
 import { configureAuditTrail } from '../src/audit/settings.js';
-import { openDatabase, type Db, type Tx } from '../src/db/database.js';
+import { dropDatabase, openDatabase, type Db, type Tx } from '../src/db/database.js';
 import { printLoad, printMachine } from './baseline.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '1,4,8,16' } } });
@@ -65,13 +64,7 @@ async function main(): Promise<void> {
     printLoad('end');
   } finally {
     await db.destroy();
-    const admin = new pg.Client({ connectionString: `${server}/postgres` });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
+    await dropDatabase(`${server}/${dbName}`);
   }
 }
 

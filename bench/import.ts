@@ -14,8 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { openDatabase } from '../src/db/database.js';
+import { dropDatabase, openDatabase } from '../src/db/database.js';
 import type { ImportSummary } from '../src/members/roster-format/errors.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { runSynth } from '../tools/synth/index.js';
@@ -136,13 +135,7 @@ async function main(): Promise<void> {
     printLoad('end');
   } finally {
     await db.destroy();
-    const admin = new pg.Client({ connectionString: `${server}/postgres` });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
+    await dropDatabase(`${server}/${dbName}`);
     await rm(dir, { recursive: true, force: true });
   }
 }

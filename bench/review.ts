@@ -6,9 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import pg from 'pg';
 import { appendAuditEvent } from '../src/audit/audit-trail.js';
-import { openDatabase } from '../src/db/database.js';
+import { dropDatabase, openDatabase } from '../src/db/database.js';
 import { registerPartnerClient } from '../src/identity/partner-clients.js';
 import { claimNextCase, openCase } from '../src/review/review-cases.js';
 
@@ -72,11 +71,7 @@ async function main(): Promise<void> {
     console.log(`claimed ${claimed.size} cases with 4 concurrent reviewers, none twice; claim latency p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`);
   } finally {
     await db.destroy();
-    const admin = new pg.Client({ connectionString: `${server}/postgres` });
-    admin.on('error', () => undefined);
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await dropDatabase(`${server}/${dbName}`);
   }
 }
 

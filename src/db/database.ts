@@ -28,22 +28,37 @@ export function createDb(databaseUrl: string, poolSize = 10): Db {
  * `postgres` maintenance database. Lets `npm start` work on a fresh machine with no set-up.
  */
 export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!name) throw new Error('DATABASE_URL names no database');
-  url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
+  await withMaintenanceClient(databaseUrl, async (client, name) => {
     const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (existing.rowCount === 0) {
       try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+        await client.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
       } catch (error) {
         // Another process created it between our check and our CREATE: that is fine.
         if ((error as { code?: string }).code !== '42P04') throw error;
       }
     }
+  });
+}
+
+/** Drops the database named in the URL, if it exists, closing its connections (tests' and benches' scratch databases). */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  await withMaintenanceClient(databaseUrl, (client, name) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`));
+}
+
+const quoteIdentifier = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Runs `work` on a connection to the server's `postgres` maintenance database, with the URL's database name. */
+async function withMaintenanceClient(databaseUrl: string, work: (client: pg.Client, name: string) => Promise<unknown>): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new Error('DATABASE_URL names no database');
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await work(client, name);
   } finally {
     await client.end();
   }

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { openDatabase, type Db } from '../../src/db/database.js';
+import { dropDatabase, openDatabase, type Db } from '../../src/db/database.js';
 
 const serverUrl = process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
 
@@ -30,13 +29,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url,
     async drop() {
       await db.destroy();
-      const admin = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-      await admin.connect();
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await dropDatabase(url);
     },
   };
 }
