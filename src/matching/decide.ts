@@ -43,8 +43,8 @@ function contactCorroborates(vector: ComparisonVector): boolean {
  * Fellegi–Sunter assumes fields independent given match status; within a household they are not, and a
  * stranger with the same name born a digit apart is not independent of a typo either. So a pair auto-matches
  * only when the person-level fields themselves confirm it. The first name confirms when it is
- *  - exact, near-exact (Jaro–Winkler ≥ 0.92) or one typo away (`one-edit` excludes the first letter: twins are
- *    often given rhyming names, Eva and Ava, which look exactly like that typo);
+ *  - exact, near-exact (Jaro–Winkler ≥ 0.92) or one typo away (`one-edit` excludes a substituted, added or
+ *    dropped first letter: twins are often given rhyming names, Eva and Ava, which look exactly like that typo);
  *  - a nickname of the other (Bill, William) with current contact data or the middle name agreeing: two formal
  *    names of one nickname cluster (Mary and Marie, Jack and Jackson) are also how twins are named;
  *  - alike in sound or spelling only (`phonetic`, `similar`: a mangled typo) with the birth date exact and
