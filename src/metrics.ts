@@ -190,6 +190,18 @@ export const checkpointFailures = new Counter({
   registers: [metrics],
 });
 
+export const auditSealFailures = new Counter({
+  name: 'member_match_audit_seal_failures_total',
+  help: 'rounds of audit sealing that failed (committed events wait unchained until one succeeds)',
+  registers: [metrics],
+});
+
+export const auditEventsSealed = new Counter({
+  name: 'member_match_audit_events_sealed_total',
+  help: 'audit events this process chained (appended a keyed link for)',
+  registers: [metrics],
+});
+
 export const checkpointLastSuccess = new Gauge({
   name: 'member_match_audit_checkpoint_last_success_timestamp_seconds',
   help: 'when this process last took an audit checkpoint or found none was due (Unix seconds)',

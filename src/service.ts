@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { openRuntimeDatabase } from './db/database.js';
 import { configureAuditTrail } from './audit/settings.js';
 import { startAuditCheckpointer } from './audit/checkpoints.js';
+import { startAuditSealer } from './audit/sealer.js';
 import { loadPhiHashKey } from './identity/secrets.js';
 import { loadOrCreateSigningKey } from './identity/signing-keys.js';
 import { createAccessTokenVerifier } from './identity/access-tokens.js';
@@ -82,7 +83,9 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const deps = await buildDeps(config, logger);
-  // Signed checkpoints of the audit chain's head, outside the database (one process at a time takes one).
+  // Chains committed audit events (one process at a time), and signs checkpoints of the chain's head outside
+  // the database (one process at a time takes one).
+  const sealer = startAuditSealer(deps.db, logger);
   const checkpointer = startAuditCheckpointer(deps.db, logger);
   // Queue depth, open review cases and lockouts, read when /metrics is scraped (docs/operations.md).
   const untrack = trackOperationalState(deps.db, [deps.reviewQueue, deps.batchQueue].filter((queue) => queue !== undefined));
@@ -125,6 +128,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await deps.authFailures?.stop();
+      await sealer.stop();
       await checkpointer.stop();
       untrack();
       await deps.reviewQueue?.close().catch(() => undefined);

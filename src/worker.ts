@@ -1,3 +1,4 @@
+import { startAuditSealer } from './audit/sealer.js';
 import { loadConfigOrExit, type Config } from './config.js';
 import { openRuntimeDatabase } from './db/database.js';
 import { createLogger, type Logger } from './logger.js';
@@ -21,6 +22,9 @@ async function start(config: Config, logger: Logger): Promise<Stoppable> {
   // Enough connections for every chunk in flight to run its candidate queries and its write together.
   const db = await openRuntimeDatabase(config, config.batch.concurrency * (config.batch.rowParallelism + 1) + 2);
   const workers = await startWorkers(config, db, logger);
+  // The workers' audit events are chained by whichever process seals first: this one too, so a worker-only
+  // deployment needs no API process for its trail to be chained.
+  const sealer = startAuditSealer(db, logger);
   // The batch and review workers' own counters (rows processed, jobs finished, SLA escalations, decisions of
   // the bulk and roster doors) are scraped here; queue depth and review backlog come from the API processes.
   // A port already taken (an API on the same host with the same METRICS_PORT, a second worker) costs this
@@ -37,6 +41,7 @@ async function start(config: Config, logger: Logger): Promise<Stoppable> {
   return {
     async stop() {
       await workers.stop();
+      await sealer.stop();
       await metricsServer?.close();
       await db.destroy();
     },

@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendAuditEvent, chainHash, verifyAuditChain } from '../src/audit/audit-trail.js';
+import { createHash } from 'node:crypto';
+import { appendAuditEvent, verifyAuditChain } from '../src/audit/audit-trail.js';
 import { deriveAuditKeys } from '../src/audit/audit-key.js';
 import { checkpointSignatureValid, takeCheckpoint, type AuditCheckpoint } from '../src/audit/checkpoints.js';
 import { configureAuditTrail } from '../src/audit/settings.js';
@@ -55,8 +56,16 @@ async function behindTheTriggers(db: Db, work: (conn: Db) => Promise<void>): Pro
   });
 }
 
+/** The chain's positions, in order (the links': every event here is chained by its link). */
 async function seqs(db: Db): Promise<string[]> {
-  return (await db.selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((r) => r.seq);
+  return (await db.selectFrom('audit_chain_links').select('position').orderBy('position').execute()).map((r) => r.position);
+}
+
+/** As the attacker: removes the links from `position` on (`>=`) or after it (`>`), and the events they chain. */
+async function cutFrom(conn: Db, op: '>' | '>=', position: string): Promise<void> {
+  const cut = sql`FROM audit_chain_links WHERE position ${sql.raw(op)} ${position}::bigint`;
+  await sql`DELETE FROM audit_events WHERE seq IN (SELECT event_seq ${cut})`.execute(conn);
+  await sql`DELETE ${cut}`.execute(conn);
 }
 
 afterAll(async () => {
@@ -103,13 +112,11 @@ describe('audit verify detects', () => {
     const db = await trailOf(10);
     await takeCheckpoint(db, logger, { settings });
     const all = await seqs(db);
-    await behindTheTriggers(db, async (conn) => {
-      await sql`DELETE FROM audit_events WHERE seq > ${all[6]}::bigint`.execute(conn);
-    });
+    await behindTheTriggers(db, (conn) => cutFrom(conn, '>', all[6]!));
     // The plain chain that is left is intact: only the checkpoint can tell.
     const result = await verifyAuditChain(db, { settings });
     expect(result).toMatchObject({ ok: false, problem: 'truncated', firstBrokenSeq: String(BigInt(all[6]!) + 1n) });
-    if (!result.ok) expect(result.message).toContain(`vouches for seq ${all[9]}`);
+    if (!result.ok) expect(result.message).toContain(`vouches for ${all[9]}`);
   });
 
   it('truncating the newest rows and appending new ones (the checkpointed row holds another hash)', async () => {
@@ -117,7 +124,7 @@ describe('audit verify detects', () => {
     await takeCheckpoint(db, logger, { settings });
     const all = await seqs(db);
     await behindTheTriggers(db, async (conn) => {
-      await sql`DELETE FROM audit_events WHERE seq >= ${all[4]}::bigint`.execute(conn);
+      await cutFrom(conn, '>=', all[4]!);
       await sql`SELECT setval('audit_events_seq_seq', ${all[3]}::bigint)`.execute(conn);
     });
     // Through the service's own code, with the key: a chain that is valid, but not the one checkpointed.
@@ -125,30 +132,32 @@ describe('audit verify detects', () => {
     expect(await verifyAuditChain(db, { settings })).toMatchObject({ ok: false, problem: 'checkpoint-mismatch', firstBrokenSeq: all[5] });
   });
 
-  it('deleting a row from the middle and recomputing every later hash with the project’s own hash function', async () => {
+  it('deleting a row from the middle and re-chaining every later link, renumbered, with a hash function of its own', async () => {
     const db = await trailOf(10);
     await takeCheckpoint(db, logger, { settings });
     const all = await seqs(db);
     await behindTheTriggers(db, async (conn) => {
-      await sql`DELETE FROM audit_events WHERE seq = ${all[4]}::bigint`.execute(conn);
-      const rows = await conn.selectFrom('audit_events').selectAll().where(sql<boolean>`seq > ${all[4]}::bigint`).orderBy('seq').execute();
-      const before = await conn.selectFrom('audit_events').select('hash').where(sql<boolean>`seq = ${all[3]}::bigint`).executeTakeFirstOrThrow();
-      let prevHash = before.hash;
-      for (const row of rows) {
-        const { seq, prev_hash: _p, hash: _h, recorded_at, ...rest } = row;
-        const hash = chainHash(prevHash, { ...rest, recorded_at: new Date(recorded_at).toISOString(), details: row.details as Record<string, unknown> });
-        await sql`UPDATE audit_events SET prev_hash = ${prevHash}, hash = ${hash} WHERE seq = ${seq}::bigint`.execute(conn);
-        prevHash = hash;
+      const gone = await conn.selectFrom('audit_chain_links').select('event_seq').where('position', '=', all[4]!).executeTakeFirstOrThrow();
+      await sql`DELETE FROM audit_events WHERE seq = ${gone.event_seq}::bigint`.execute(conn);
+      await sql`DELETE FROM audit_chain_links WHERE position = ${all[4]}::bigint`.execute(conn);
+      const later = await conn.selectFrom('audit_chain_links').selectAll().where('position', '>', all[4]!).orderBy('position').execute();
+      const before = await conn.selectFrom('audit_chain_links').select('link').where('position', '=', all[3]!).executeTakeFirstOrThrow();
+      let prevLink = before.link;
+      for (const row of later) {
+        // Without the key: SHA-256 of what the keyed link covers.
+        const link = createHash('sha256').update(`${prevLink}\n${row.event_seq}`).digest('hex');
+        await sql`UPDATE audit_chain_links SET position = position - 1, prev_link = ${prevLink}, link = ${link} WHERE position = ${row.position}::bigint`.execute(conn);
+        prevLink = link;
       }
     });
     const result = await verifyAuditChain(db, { settings });
-    expect(result).toMatchObject({ ok: false, problem: 'hash-mismatch', firstBrokenSeq: all[5] });
-    if (!result.ok) expect(result.message).toMatch(new RegExp(`^seq ${all[5]} was altered, or re-chained without the audit key`));
+    expect(result).toMatchObject({ ok: false, problem: 'hash-mismatch', firstBrokenSeq: all[4] });
+    if (!result.ok) expect(result.message).toMatch(new RegExp(`^link ${all[4]} was altered, or re-chained without the audit key`));
     // Without any checkpoint the key alone catches it.
     expect(await verifyAuditChain(db, { settings, checkpointFiles: [path.join(stateDir, 'none.jsonl')] })).toMatchObject({
       ok: false,
       problem: 'hash-mismatch',
-      firstBrokenSeq: all[5],
+      firstBrokenSeq: all[4],
     });
   });
 

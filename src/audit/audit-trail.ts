@@ -1,19 +1,22 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type { AuditEventsTable } from '../db/schema.js';
-import type { Db, DbOrTx, Tx } from '../db/database.js';
+import type { Db, DbOrTx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
 import { canonicalJson } from '../shared/canonical-json.js';
+import { chainHash, chainLink, eventMac, GENESIS_HASH, keyedChainHash, type ChainedFields } from './chain.js';
 import { findLatestCheckpoint, readChainInfo } from './checkpoints.js';
+import { sealAuditEvents } from './sealer.js';
 import { auditTrailSettings, type AuditTrailSettings } from './settings.js';
 
 /**
- * The tamper-evident audit trail (docs/audit.md). Each event carries the hash of the one before it, so altering
- * or removing a row breaks the chain from there on; the table's triggers refuse UPDATE, DELETE and TRUNCATE
- * besides, and the service's runtime role may not change, remove or un-trigger rows at all. Since migration
- * 0012 each hash is an HMAC-SHA256 under the audit key, which is not in the database, so a rewritten stretch
- * cannot be re-chained; signed checkpoints of the head, kept outside the database, reveal a cut-off end.
- * Events hold references and codes, never demographics.
+ * The tamper-evident audit trail (docs/audit.md). Each event carries its own keyed MAC and is inserted with the
+ * effect it records, in the same transaction; the sealer (src/audit/sealer.ts) then chains committed events, one
+ * keyed link each, so altering, removing or inserting a row breaks the chain from there on. The key is not in
+ * the database, so a rewritten stretch cannot be re-chained; the tables' triggers refuse UPDATE, DELETE and
+ * TRUNCATE besides, the service's runtime role may not change, remove or un-trigger rows at all, and signed
+ * checkpoints of the head, kept outside the database, reveal a cut-off end. Events hold references and codes,
+ * never demographics.
  */
 
 export interface AuditEvent {
@@ -33,50 +36,28 @@ export interface AuditEvent {
   details?: Record<string, unknown> | undefined;
 }
 
-export const GENESIS_HASH = '0'.repeat(64);
-/**
- * One chain, one writer at a time: the lock is held until the inserting transaction ends. Taken by
- * `audit_chain_lock_head()` (migration 0016), which holds this key.
- */
-export const CHAIN_LOCK_KEY = 0x6d6d_a0d1;
-
-/** The columns the hash chain covers: everything but the sequence number and the hashes themselves. */
-type ChainedFields = Omit<Selectable<AuditEventsTable>, 'seq' | 'prev_hash' | 'hash' | 'recorded_at'> & { recorded_at: string };
-
 /** Appends one event. Pass the transaction whose effect the event records, so both commit or neither. */
 export async function appendAuditEvent(db: DbOrTx, event: AuditEvent): Promise<void> {
   await appendAuditEvents(db, [event]);
 }
 
 /**
- * Appends events in order, chained, with one lock and one insert: a batch chunk records each of its rows'
- * decisions in the transaction that writes them.
+ * Appends events, each with its own keyed MAC, and takes no lock: the sealer chains them once they are committed
+ * (src/audit/sealer.ts). A batch chunk records each of its rows' decisions in the transaction that writes them.
  */
 export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
-  if (!db.isTransaction) {
+  if (events.length > 1_000 && !db.isTransaction) {
     await (db as Db).transaction().execute((trx) => appendAuditEvents(trx, events));
     return;
   }
-  const trx = db as Tx;
   const { chainKey } = auditTrailSettings().keys;
-  // Everything but the link is computed before the lock: the lock is held from here until the commit.
-  const prepared = events.map((event) => {
+  const rows = events.map((event) => {
     const fields = chainedFields(event);
-    return { fields, text: canonicalJson(fields) };
+    return { ...fields, details: JSON.stringify(fields.details), prev_hash: null, hash: eventMac(chainKey, canonicalJson(fields)) };
   });
-  // The lock and the chain's head in one statement (migration 0016): CHAIN_LOCK_KEY, then the newest hash.
-  const head = await sql<{ head: string | null }>`SELECT audit_chain_lock_head() AS head`.execute(trx);
-  let prevHash = head.rows[0]?.head ?? GENESIS_HASH;
-  const rows = [];
-  for (const { fields, text } of prepared) {
-    // Every row appended since migration 0012 lies in the keyed part of the chain.
-    const hash = keyedLink(chainKey, prevHash, text);
-    rows.push({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash });
-    prevHash = hash;
-  }
-  // Inserted in order, so `seq` follows the chain.
-  for (let i = 0; i < rows.length; i += 1_000) await trx.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
+  // Inserted in order, so `seq` follows the events' order, and the sealer chains them in it.
+  for (let i = 0; i < rows.length; i += 1_000) await db.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
 }
 
 function chainedFields(event: AuditEvent): ChainedFields {
@@ -109,25 +90,21 @@ function chainedFields(event: AuditEvent): ChainedFields {
   };
 }
 
-/** The link of rows written before the keyed chain began (before migration 0012): plain SHA-256. */
-export function chainHash(prevHash: string, fields: ChainedFields): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalJson(fields)).digest('hex');
-}
-
-/** The link of the keyed chain: HMAC-SHA256 under the audit key, over the same text. */
-export function keyedChainHash(chainKey: Buffer, prevHash: string, fields: ChainedFields): string {
-  return keyedLink(chainKey, prevHash, canonicalJson(fields));
-}
-
-function keyedLink(chainKey: Buffer, prevHash: string, canonicalText: string): string {
-  return createHmac('sha256', chainKey).update(prevHash).update('\n').update(canonicalText).digest('hex');
+/** An event row's covered fields, as read back from the table. */
+function storedFields(row: Selectable<AuditEventsTable>): ChainedFields {
+  const { seq: _seq, prev_hash: _prev, hash: _hash, recorded_at, ...rest } = row;
+  return { ...rest, recorded_at: new Date(recorded_at).toISOString(), details: row.details as Record<string, unknown> };
 }
 
 export type ChainProblem =
-  /** The row's hash is not the (keyed) hash of its content: changed, or re-chained without the key. */
+  /** The row's hash is not the keyed hash of its content (changed, or re-chained without the key), or a link is not the keyed link of its event. */
   | 'hash-mismatch'
-  /** The row does not link to the one before it: a row was removed or inserted. */
+  /** The row or link does not follow the one before it: one was removed or inserted. */
   | 'prev-hash-mismatch'
+  /** A link names an event that is gone. */
+  | 'event-missing'
+  /** An event is neither chained nor waiting to be: its place in the sealer's queue was removed. */
+  | 'unlinked'
   /** The chain ends before the latest checkpoint's row: the newest rows were cut off. */
   | 'truncated'
   /** The row a checkpoint vouches for is missing or holds another hash. */
@@ -136,7 +113,14 @@ export type ChainProblem =
   | 'chain-start-moved';
 
 export type ChainVerification =
-  | { ok: true; events: number; checkpoint?: { seq: string; at: string } | undefined; warnings?: string[] | undefined }
+  | {
+      ok: true;
+      events: number;
+      checkpoint?: { seq: string; at: string } | undefined;
+      /** Events committed while verifying, after its sealing round: their MACs were checked, their links are still to come. */
+      pending?: number | undefined;
+      warnings?: string[] | undefined;
+    }
   | { ok: false; events: number; firstBrokenSeq: string; problem: ChainProblem; message: string };
 
 export interface VerifyOptions {
@@ -144,16 +128,22 @@ export interface VerifyOptions {
   /** Checkpoint or log files (JSON lines) to hold the chain to; default the configured checkpoint file. */
   checkpointFiles?: readonly string[];
   settings?: AuditTrailSettings;
+  /** Chain every committed event first (default true; needs a connection that may write the links). */
+  seal?: boolean;
 }
 
 /**
- * Walks the chain in order, recomputing each hash (keyed from the chain's keyed start), and holds it to the
- * latest valid checkpoint; names the first row that does not fit.
+ * Chains what is committed (unless `seal: false`), then walks the chain in order — the inline rows by seq, then
+ * the links by position, each event's MAC and each link recomputed under the key — and holds it to the latest
+ * valid checkpoint; names the first row or link that does not fit. Positions continue the inline rows'
+ * numbering, so a checkpoint's `seq` names either. `firstBrokenSeq` is an event's seq when the event is at fault,
+ * and a link's position when the link is.
  */
 export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}): Promise<ChainVerification> {
   const settings = options.settings ?? auditTrailSettings();
   const { keys } = settings;
   const batchSize = options.batchSize ?? 5_000;
+  if (options.seal !== false && !db.isTransaction) await sealAuditEvents(db as Db, { wait: true, settings });
   let events = 0;
   const broken = (seq: string, problem: ChainProblem, message: string): ChainVerification => ({ ok: false, events, firstBrokenSeq: seq, problem, message });
   const chain = await readChainInfo(db);
@@ -177,13 +167,25 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
     const seq = BigInt(anchor.keyedFromSeq) < keyedFrom ? anchor.keyedFromSeq : chain.keyedFromSeq;
     return broken(seq, 'chain-start-moved', `the keyed chain starts at seq ${chain.keyedFromSeq} in the database but at seq ${anchor.keyedFromSeq} in the checkpoint of ${anchor.at}`);
   }
-  let prevHash = GENESIS_HASH;
-  let lastSeq = '0';
+  const anchorPosition = anchor ? BigInt(anchor.seq) : undefined;
   let anchored = false;
-  for (;;) {
+  /** The checkpoint's row or link, if `position` has passed it without meeting it. */
+  const passedAnchor = (position: bigint) => anchor && !anchored && position > anchorPosition!;
+  const meetsAnchor = (position: bigint, hash: string): ChainVerification | undefined => {
+    if (!anchor || position !== anchorPosition) return undefined;
+    if (hash !== anchor.hash) return broken(anchor.seq, 'checkpoint-mismatch', `${anchor.seq} holds another hash than the checkpoint of ${anchor.at} vouches for`);
+    anchored = true;
+    return undefined;
+  };
+
+  // 1. The inline chain: rows written before migration 0017, each linked to the one before it.
+  let prevHash = GENESIS_HASH;
+  let position = 0n;
+  for (let lastSeq = '0'; ; ) {
     const rows = await db
       .selectFrom('audit_events')
       .selectAll()
+      .where('prev_hash', 'is not', null)
       .where(sql<boolean>`seq > ${lastSeq}::bigint`)
       .orderBy('seq')
       .limit(batchSize)
@@ -191,46 +193,100 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
     if (rows.length === 0) break;
     for (const row of rows) {
       events += 1;
-      if (anchor && !anchored && BigInt(row.seq) > BigInt(anchor.seq)) {
-        return broken(anchor.seq, 'checkpoint-mismatch', `seq ${anchor.seq}, vouched for by the checkpoint of ${anchor.at}, is missing`);
-      }
+      const seq = BigInt(row.seq);
+      if (passedAnchor(seq)) return broken(anchor!.seq, 'checkpoint-mismatch', `seq ${anchor!.seq}, vouched for by the checkpoint of ${anchor!.at}, is missing`);
       if (row.prev_hash !== prevHash) {
         return broken(row.seq, 'prev-hash-mismatch', `seq ${row.seq} does not link to the row before it: a row was removed or inserted`);
       }
-      const { seq: _seq, prev_hash: _prev, hash, recorded_at, ...rest } = row;
-      const fields: ChainedFields = {
-        ...rest,
-        recorded_at: new Date(recorded_at).toISOString(),
-        details: row.details as Record<string, unknown>,
-      };
-      const expected = BigInt(row.seq) >= keyedFrom ? keyedChainHash(keys.chainKey, prevHash, fields) : chainHash(prevHash, fields);
-      if (expected !== hash) {
+      const fields = storedFields(row);
+      const expected = seq >= keyedFrom ? keyedChainHash(keys.chainKey, prevHash, fields) : chainHash(prevHash, fields);
+      if (expected !== row.hash) {
         return broken(row.seq, 'hash-mismatch', `seq ${row.seq} was altered, or re-chained without the audit key${wrongKeyHint}`);
       }
-      if (anchor && row.seq === anchor.seq) {
-        if (hash !== anchor.hash) {
-          return broken(row.seq, 'checkpoint-mismatch', `seq ${row.seq} holds another hash than the checkpoint of ${anchor.at} vouches for`);
-        }
-        anchored = true;
-      }
-      prevHash = hash;
+      const atAnchor = meetsAnchor(seq, row.hash);
+      if (atAnchor) return atAnchor;
+      prevHash = row.hash;
+      position = seq;
       lastSeq = row.seq;
     }
   }
+
+  // 2. The sealed chain: one link per event, continuing the inline chain's numbering.
+  for (;;) {
+    const rows = await db
+      .selectFrom('audit_chain_links as l')
+      .leftJoin('audit_events as e', 'e.seq', 'l.event_seq')
+      .selectAll('e')
+      .select(['l.position', 'l.event_seq', 'l.prev_link', 'l.link'])
+      .where('l.position', '>', position.toString())
+      .orderBy('l.position')
+      .limit(batchSize)
+      .execute();
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const at = BigInt(row.position);
+      if (passedAnchor(at)) return broken(anchor!.seq, 'checkpoint-mismatch', `link ${anchor!.seq}, vouched for by the checkpoint of ${anchor!.at}, is missing`);
+      if (at !== position + 1n || row.prev_link !== prevHash) {
+        return broken(row.position, 'prev-hash-mismatch', `link ${row.position} does not follow the link before it: a link was removed or inserted`);
+      }
+      if (row.seq === null) return broken(row.position, 'event-missing', `link ${row.position} chains event seq ${row.event_seq}, which is gone`);
+      events += 1;
+      const { position: _position, event_seq: _eventSeq, prev_link: _prevLink, link: _link, ...columns } = row;
+      const event = columns as Selectable<AuditEventsTable>;
+      if (event.prev_hash !== null || eventMac(keys.chainKey, canonicalJson(storedFields(event))) !== event.hash) {
+        return broken(event.seq, 'hash-mismatch', `seq ${event.seq} was altered, or written without the audit key${wrongKeyHint}`);
+      }
+      if (chainLink(keys.chainKey, prevHash, row.event_seq, event.hash) !== row.link) {
+        return broken(row.position, 'hash-mismatch', `link ${row.position} was altered, or re-chained without the audit key${wrongKeyHint}`);
+      }
+      const atAnchor = meetsAnchor(at, row.link);
+      if (atAnchor) return atAnchor;
+      prevHash = row.link;
+      position = at;
+    }
+  }
   if (anchor && !anchored) {
-    const firstMissing = (BigInt(lastSeq) + 1n).toString();
+    const firstMissing = (position + 1n).toString();
     return broken(
       firstMissing,
       'truncated',
-      `the chain ends at seq ${lastSeq} but the checkpoint of ${anchor.at} vouches for seq ${anchor.seq}: the newest rows, from seq ${firstMissing}, were removed`,
+      `the chain ends at ${position} but the checkpoint of ${anchor.at} vouches for ${anchor.seq}: the newest rows, from ${firstMissing}, were removed`,
     );
   }
+
+  // 3. Events not chained yet: committed since the sealing round above. Their MACs hold them until they are.
+  const pending = await db
+    .selectFrom('audit_pending as p')
+    .innerJoin('audit_events as e', 'e.seq', 'p.event_seq')
+    .selectAll('e')
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('audit_chain_links as l').select('l.position').whereRef('l.event_seq', '=', 'p.event_seq'))))
+    .orderBy('e.seq')
+    .execute();
+  for (const event of pending) {
+    events += 1;
+    if (event.prev_hash !== null || eventMac(keys.chainKey, canonicalJson(storedFields(event))) !== event.hash) {
+      return broken(event.seq, 'hash-mismatch', `seq ${event.seq} was altered, or written without the audit key${wrongKeyHint}`);
+    }
+  }
+  // 4. An event that is neither: its queue row was removed, so it would never be chained.
+  const unlinked = await sql<{ seq: string }>`
+    SELECT e.seq FROM audit_events e
+    WHERE e.prev_hash IS NULL
+      AND NOT EXISTS (SELECT 1 FROM audit_chain_links l WHERE l.event_seq = e.seq)
+      AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.event_seq = e.seq)
+    ORDER BY e.seq LIMIT 1`.execute(db);
+  if (unlinked.rows[0]) {
+    const { seq } = unlinked.rows[0];
+    return broken(seq, 'unlinked', `seq ${seq} is neither chained nor waiting to be: its place in audit_pending was removed`);
+  }
+
   // No checkpoint at all shows as `checkpoint` absent: the caller says that a cut-off end would go unnoticed.
   const warnings = found.unverified ? [`${found.unverified} checkpoint(s) of this chain failed their signature check${wrongKeyHint}`] : [];
   return {
     ok: true,
     events,
     ...(anchor ? { checkpoint: { seq: anchor.seq, at: anchor.at } } : {}),
+    ...(pending.length ? { pending: pending.length } : {}),
     ...(warnings.length ? { warnings } : {}),
   };
 }

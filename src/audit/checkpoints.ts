@@ -10,6 +10,8 @@ import { checkpointFailures, checkpointLastSuccess } from '../metrics.js';
 import { runPeriodically } from '../periodic.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { AuditKeys } from './audit-key.js';
+import { readChainHead } from './chain.js';
+import { sealAuditEvents } from './sealer.js';
 import { auditTrailSettings, type AuditTrailSettings } from './settings.js';
 
 /**
@@ -83,11 +85,15 @@ export async function takeCheckpoint(
   options: { force?: boolean; settings?: AuditTrailSettings } = {},
 ): Promise<AuditCheckpoint | undefined> {
   const settings = options.settings ?? auditTrailSettings();
+  // A checkpoint vouches for everything committed before it: chain it first (unless another process is).
+  await sealAuditEvents(db, { logger, settings });
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${CHECKPOINT_LOCK_KEY}) AS locked`.execute(trx);
     if (!rows[0]?.locked) return undefined;
-    const head = await trx.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    if (!head) return undefined;
+    // The newest link (or, before the first, the newest inline row): its position is the checkpoint's `seq`.
+    const chainHead = await readChainHead(trx);
+    if (chainHead.position === 0n) return undefined;
+    const head = { seq: chainHead.position.toString(), hash: chainHead.hash };
     const last = await trx.selectFrom('audit_checkpoints').select(['seq', 'signed_at']).orderBy('signed_at', 'desc').limit(1).executeTakeFirst();
     if (last?.seq === head.seq) return undefined;
     const now = new Date();

@@ -67,7 +67,7 @@ async function withMaintenanceClient(databaseUrl: string, work: (client: pg.Clie
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 /** Loads migrations from `migrations/`, as TypeScript under tsx or as compiled JavaScript under dist/. */
-const folderMigrationProvider: MigrationProvider = {
+export const folderMigrationProvider: MigrationProvider = {
   async getMigrations() {
     const migrations: Record<string, Migration> = {};
     for (const file of (await readdir(migrationsFolder)).sort()) {
@@ -107,7 +107,7 @@ export async function openDatabase(databaseUrl: string, poolSize?: number): Prom
  */
 export const RUNTIME_ROLE = 'member_match_app';
 /** Tables the runtime role may only INSERT into and SELECT from. A new append-only table joins this list. */
-export const APPEND_ONLY_TABLES = ['audit_events', 'audit_chain', 'audit_checkpoints'] as const;
+export const APPEND_ONLY_TABLES = ['audit_events', 'audit_chain', 'audit_chain_links', 'audit_checkpoints'] as const;
 const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 /** Serialises grants within one database (processes starting together); advisory locks are per database. */
 const GRANT_LOCK_KEY = 0x6d6d_a0d3;

@@ -115,8 +115,24 @@ export interface AuditEventsTable {
   consent_decision: string | null;
   member_ref: string | null;
   details: JSONColumnType<Record<string, unknown>>;
-  prev_hash: string;
+  /** The inline chain's previous hash (rows before migration 0017); NULL for a row chained by a link. */
+  prev_hash: string | null;
+  /** Inline rows: the chain hash. Later rows: the row's own keyed MAC, which its link covers. */
   hash: string;
+}
+
+/** The chain since migration 0017: one keyed link per event, in the order the sealer chained them. */
+export interface AuditChainLinksTable {
+  position: string;
+  event_seq: string;
+  prev_link: string;
+  link: string;
+  linked_at: Generated<Date>;
+}
+
+/** Events inserted but not yet linked (filled by a trigger on audit_events; emptied by the sealer). */
+export interface AuditPendingTable {
+  event_seq: string;
 }
 
 /** One row: where the keyed (HMAC) chain starts, and the chain's id that checkpoints name (migration 0012). */
@@ -242,6 +258,8 @@ export interface Database {
   member_links: MemberLinksTable;
   audit_events: AuditEventsTable;
   audit_chain: AuditChainTable;
+  audit_chain_links: AuditChainLinksTable;
+  audit_pending: AuditPendingTable;
   audit_checkpoints: AuditCheckpointsTable;
   signing_keys: SigningKeysTable;
   service_secrets: ServiceSecretsTable;

@@ -1,0 +1,179 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Migrator, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAuditEvent, verifyAuditChain } from '../src/audit/audit-trail.js';
+import { CHAIN_LOCK_KEY } from '../src/audit/chain.js';
+import { sealAuditEvents } from '../src/audit/sealer.js';
+import { configureAuditTrail } from '../src/audit/settings.js';
+import { keyedChainHash, GENESIS_HASH } from '../src/audit/chain.js';
+import { readChainInfo, signCheckpoint } from '../src/audit/checkpoints.js';
+import { auditTrailSettings } from '../src/audit/settings.js';
+import { folderMigrationProvider, migrateToLatest, type Db } from '../src/db/database.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+/**
+ * The sealed audit chain (migration 0017, src/audit/sealer.ts): a request appends its event with no lock, and
+ * the sealer chains committed events, one keyed link each, one sealer at a time.
+ */
+const databases: TestDatabase[] = [];
+beforeAll(() => {
+  configureAuditTrail({ key: randomBytes(32).toString('base64url'), keyFile: undefined, stateDir: undefined, checkpointFile: undefined, checkpointIntervalSeconds: 300 });
+});
+afterAll(async () => {
+  for (const database of databases) await database.drop();
+});
+async function freshDb(): Promise<Db> {
+  const database = await createTestDatabase();
+  databases.push(database);
+  return database.db;
+}
+const event = (reasonCode: string) => ({ operation: 'seal-test', outcome: 'success' as const, reasonCode });
+async function count(db: Db, table: 'audit_events' | 'audit_chain_links' | 'audit_pending'): Promise<number> {
+  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+describe('audit sealing', () => {
+  it('an append takes no lock: it commits while another session holds the chain’s lock', async () => {
+    const db = await freshDb();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const holding = new Promise<void>((resolve) => (locked = resolve));
+    const sealer = db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
+      locked();
+      await released;
+    });
+    await holding;
+    await Promise.all(Array.from({ length: 5 }, (_, i) => appendAuditEvent(db, event(`free${i}`))));
+    expect(await count(db, 'audit_events')).toBe(5);
+    expect(await count(db, 'audit_pending')).toBe(5);
+    // A sealing round that does not wait leaves the events to the process that holds the lock.
+    expect(await sealAuditEvents(db)).toBe(0);
+    release();
+    await sealer;
+    expect(await sealAuditEvents(db)).toBe(5);
+    expect(await count(db, 'audit_pending')).toBe(0);
+    expect(await verifyAuditChain(db, { checkpointFiles: [] })).toEqual({ ok: true, events: 5 });
+  });
+
+  it('concurrent appenders and racing sealers make one chain, every event linked exactly once', async () => {
+    const db = await freshDb();
+    let appending = true;
+    const sealers = Array.from({ length: 3 }, async () => {
+      while (appending) await sealAuditEvents(db);
+    });
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => db.transaction().execute((trx) => appendAuditEvent(trx, event(`c${i}`)))),
+    );
+    appending = false;
+    await Promise.all(sealers);
+    expect(await verifyAuditChain(db, { checkpointFiles: [] })).toEqual({ ok: true, events: 60 });
+    const links = await db.selectFrom('audit_chain_links').select(['position', 'event_seq']).orderBy('position').execute();
+    expect(links.map((l) => Number(l.position))).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(new Set(links.map((l) => l.event_seq)).size).toBe(60);
+  });
+
+  it('chains an event committed late after the events committed before it (the chain’s order is the sealing order)', async () => {
+    const db = await freshDb();
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let inserted!: () => void;
+    const insertedEarly = new Promise<void>((resolve) => (inserted = resolve));
+    const slow = db.transaction().execute(async (trx) => {
+      await appendAuditEvent(trx, event('early-seq-late-commit'));
+      inserted();
+      await committing;
+    });
+    await insertedEarly;
+    await appendAuditEvent(db, event('late-seq-early-commit'));
+    expect(await sealAuditEvents(db)).toBe(1);
+    commit();
+    await slow;
+    expect(await sealAuditEvents(db)).toBe(1);
+    const order = await sql<{ reason_code: string; seq: string }>`
+      SELECT e.reason_code, e.seq FROM audit_chain_links l JOIN audit_events e ON e.seq = l.event_seq ORDER BY l.position`.execute(db);
+    expect(order.rows.map((r) => r.reason_code)).toEqual(['late-seq-early-commit', 'early-seq-late-commit']);
+    expect(Number(order.rows[0]!.seq)).toBeGreaterThan(Number(order.rows[1]!.seq));
+    expect(await verifyAuditChain(db, { checkpointFiles: [] })).toMatchObject({ ok: true, events: 2 });
+  });
+
+  it('verify holds an event not yet chained to its own MAC', async () => {
+    const db = await freshDb();
+    await appendAuditEvent(db, event('waiting'));
+    expect(await verifyAuditChain(db, { checkpointFiles: [], seal: false })).toEqual({ ok: true, events: 1, pending: 1 });
+    await db.connection().execute(async (conn) => {
+      await sql`SET session_replication_role = replica`.execute(conn);
+      await sql`UPDATE audit_events SET reason_code = 'rewritten'`.execute(conn);
+      await sql`SET session_replication_role = DEFAULT`.execute(conn);
+    });
+    expect(await verifyAuditChain(db, { checkpointFiles: [], seal: false })).toMatchObject({ ok: false, problem: 'hash-mismatch' });
+  });
+
+  it('verify finds an event taken out of the sealer’s queue, a chained event removed, and a link removed', async () => {
+    const unqueued = await freshDb();
+    await appendAuditEvent(unqueued, event('a'));
+    const [row] = await unqueued.selectFrom('audit_events').select('seq').execute();
+    await sql`DELETE FROM audit_pending`.execute(unqueued);
+    expect(await verifyAuditChain(unqueued, { checkpointFiles: [] })).toMatchObject({ ok: false, problem: 'unlinked', firstBrokenSeq: row!.seq });
+
+    const behind = async (db: Db, statement: string) =>
+      db.connection().execute(async (conn) => {
+        await sql`SET session_replication_role = replica`.execute(conn);
+        await sql.raw(statement).execute(conn);
+        await sql`SET session_replication_role = DEFAULT`.execute(conn);
+      });
+    const eventGone = await freshDb();
+    for (const reason of ['a', 'b', 'c']) await appendAuditEvent(eventGone, event(reason));
+    await sealAuditEvents(eventGone);
+    await behind(eventGone, `DELETE FROM audit_events WHERE reason_code = 'b'`);
+    expect(await verifyAuditChain(eventGone, { checkpointFiles: [] })).toMatchObject({ ok: false, problem: 'event-missing', firstBrokenSeq: '2' });
+
+    const linkGone = await freshDb();
+    for (const reason of ['a', 'b', 'c']) await appendAuditEvent(linkGone, event(reason));
+    await sealAuditEvents(linkGone);
+    await behind(linkGone, `DELETE FROM audit_chain_links WHERE position = 2`);
+    expect(await verifyAuditChain(linkGone, { checkpointFiles: [] })).toMatchObject({ ok: false, problem: 'prev-hash-mismatch', firstBrokenSeq: '3' });
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of the links', async () => {
+    const db = await freshDb();
+    await appendAuditEvent(db, event('a'));
+    await sealAuditEvents(db);
+    await expect(sql`UPDATE audit_chain_links SET link = 'x'`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(sql`DELETE FROM audit_chain_links`.execute(db)).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE audit_chain_links`.execute(db)).rejects.toThrow(/append-only/);
+  });
+
+  it('continues a trail written before migration 0017: the first link follows the last inline row, and an old checkpoint still anchors', async () => {
+    const db = await freshDb();
+    const migrator = new Migrator({ db, provider: folderMigrationProvider });
+    const down = await migrator.migrateDown();
+    expect(down.results?.[0]).toMatchObject({ migrationName: '0017_audit_sealed_chain', status: 'Success' });
+    // Three rows as the inline keyed chain wrote them (migrations 0012 to 0016).
+    const { keys } = auditTrailSettings();
+    let prevHash = GENESIS_HASH;
+    for (const reason of ['old1', 'old2', 'old3']) {
+      const fields = {
+        event_id: randomUUID(), recorded_at: new Date().toISOString(), request_id: null, source_ip: null, actor_class: null, client_id: null,
+        organization: null, token_jti: null, purpose_of_use: null, operation: 'seal-test', outcome: 'success' as const, http_status: null,
+        reason_code: reason, consent_decision: null, member_ref: null, details: {},
+      };
+      const hash = keyedChainHash(keys.chainKey, prevHash, fields);
+      await db.insertInto('audit_events').values({ ...fields, details: JSON.stringify(fields.details), prev_hash: prevHash, hash }).execute();
+      prevHash = hash;
+    }
+    const chain = (await readChainInfo(db))!;
+    const oldCheckpoint = signCheckpoint(keys, { ...chain, seq: '3', hash: prevHash, at: new Date().toISOString() });
+    await migrateToLatest(db);
+    for (const reason of ['new1', 'new2']) await appendAuditEvent(db, event(reason));
+    const checkpointFile = `${process.env.XDG_STATE_HOME}/old-checkpoint.jsonl`;
+    writeFileSync(checkpointFile, `${JSON.stringify(oldCheckpoint)}\n`);
+    expect(await verifyAuditChain(db, { checkpointFiles: [checkpointFile] })).toEqual({ ok: true, events: 5, checkpoint: { seq: '3', at: oldCheckpoint.at } });
+    const links = await db.selectFrom('audit_chain_links').select(['position', 'prev_link']).orderBy('position').execute();
+    expect(links.map((l) => l.position)).toEqual(['4', '5']);
+    expect(links[0]!.prev_link).toBe(prevHash);
+  });
+});
