@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/database.js';
+import { PREPARED_STATEMENT, type DbOrTx } from '../db/database.js';
 import type { CandidateQuery } from '../matching/engine.js';
 import type { PersonFields } from '../matching/record.js';
 import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
@@ -95,7 +95,8 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
   });
   // Every join into the big tables is LATERAL, so each is an index probe per key or per member: left to
   // itself the planner may hash-join a whole table on a mis-estimated block size.
-  const rows = await sql<ScoringRow & { q: number }>`
+  // Prepared (PREPARED_STATEMENT): planning this statement cost more than running it (docs/benchmarks.md).
+  const rows = await sql<ScoringRow & { q: number }>`${sql.raw(PREPARED_STATEMENT)}
     WITH wanted AS (SELECT * FROM unnest(${keyQuery}::int[], ${keyValue}::text[]) AS w(q, key)),
     blocks AS MATERIALIZED (
       SELECT k.key, ARRAY(SELECT member_uuid FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) AS members
