@@ -28,6 +28,12 @@ async function freshDb(): Promise<Db> {
   databases.push(database);
   return database.db;
 }
+/** A one-shot signal between a held-open transaction and the test. */
+function signal(): { fired: Promise<void>; fire(): void } {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => (fire = resolve));
+  return { fired, fire };
+}
 const event = (reasonCode: string) => ({ operation: 'seal-test', outcome: 'success' as const, reasonCode });
 async function count(db: Db, table: 'audit_events' | 'audit_chain_links' | 'audit_pending'): Promise<number> {
   const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
@@ -37,22 +43,20 @@ async function count(db: Db, table: 'audit_events' | 'audit_chain_links' | 'audi
 describe('audit sealing', () => {
   it('an append takes no lock: it commits while another session holds the chain’s lock', async () => {
     const db = await freshDb();
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const holding = new Promise<void>((resolve) => (locked = resolve));
+    const released = signal();
+    const holding = signal();
     const sealer = db.transaction().execute(async (trx) => {
       await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
-      locked();
-      await released;
+      holding.fire();
+      await released.fired;
     });
-    await holding;
+    await holding.fired;
     await Promise.all(Array.from({ length: 5 }, (_, i) => appendAuditEvent(db, event(`free${i}`))));
     expect(await count(db, 'audit_events')).toBe(5);
     expect(await count(db, 'audit_pending')).toBe(5);
     // A sealing round that does not wait leaves the events to the process that holds the lock.
     expect(await sealAuditEvents(db)).toBe(0);
-    release();
+    released.fire();
     await sealer;
     expect(await sealAuditEvents(db)).toBe(5);
     expect(await count(db, 'audit_pending')).toBe(0);
@@ -78,19 +82,17 @@ describe('audit sealing', () => {
 
   it('chains an event committed late after the events committed before it (the chain’s order is the sealing order)', async () => {
     const db = await freshDb();
-    let commit!: () => void;
-    const committing = new Promise<void>((resolve) => (commit = resolve));
-    let inserted!: () => void;
-    const insertedEarly = new Promise<void>((resolve) => (inserted = resolve));
+    const committing = signal();
+    const inserted = signal();
     const slow = db.transaction().execute(async (trx) => {
       await appendAuditEvent(trx, event('early-seq-late-commit'));
-      inserted();
-      await committing;
+      inserted.fire();
+      await committing.fired;
     });
-    await insertedEarly;
+    await inserted.fired;
     await appendAuditEvent(db, event('late-seq-early-commit'));
     expect(await sealAuditEvents(db)).toBe(1);
-    commit();
+    committing.fire();
     await slow;
     expect(await sealAuditEvents(db)).toBe(1);
     const order = await sql<{ reason_code: string; seq: string }>`
