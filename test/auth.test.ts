@@ -146,6 +146,25 @@ describe('bearer tokens on /fhir', () => {
     expect(reason(res.body)).toBe('token-expired');
   });
 
+  it('refuses a token once it expires, though it was accepted (and its verification kept) before', async () => {
+    const key = ts.service.deps.signingKey;
+    const now = Math.floor(Date.now() / 1000);
+    const shortLived = await new SignJWT({
+      client_id: partner.clientId,
+      org: `${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}`,
+      actor_class: 'partner',
+      auth_protocol: 'private_key_jwt',
+      scope: 'system/Patient.$member-match',
+    })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setIssuer(ts.config.publicBaseUrl).setAudience(ts.config.fhirBaseUrl)
+      .setSubject(partner.clientId).setJti(randomUUID()).setIssuedAt(now).setExpirationTime(now + 2).sign(key.privateKey);
+    expect((await postMemberMatch(ts, shortLived, example())).status).not.toBe(401);
+    await new Promise((resolve) => setTimeout(resolve, (now + 2) * 1000 - Date.now() + 50));
+    const res = await postMemberMatch(ts, shortLived, example());
+    expect(res.status).toBe(401);
+    expect(reason(res.body)).toBe('token-expired');
+  });
+
   it('refuses a token for another audience', async () => {
     const key = ts.service.deps.signingKey;
     const other = await new SignJWT({ client_id: partner.clientId, org: `${NEW_PAYER_ORG.system}|${NEW_PAYER_ORG.value}`, actor_class: 'partner', scope: 'system/Patient.$member-match' })
