@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type { AuditEventsTable } from '../db/schema.js';
-import type { Db, DbOrTx } from '../db/database.js';
+import { PREPARED_STATEMENT, type Db, type DbOrTx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import { chainHash, chainLink, eventMac, GENESIS_HASH, keyedChainHash, type ChainedFields } from './chain.js';
@@ -56,7 +56,12 @@ export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[
     const fields = chainedFields(event);
     return { ...fields, details: JSON.stringify(fields.details), prev_hash: null, hash: eventMac(chainKey, canonicalJson(fields)) };
   });
-  // Inserted in order, so `seq` follows the events' order, and the sealer chains them in it.
+  // Inserted in order, so `seq` follows the events' order, and the sealer chains them in it. A single event (every
+  // request) is a prepared statement; a batch's many-row insert varies in length, so it is not.
+  if (rows.length === 1) {
+    await db.insertInto('audit_events').values(rows[0]!).modifyEnd(sql.raw(PREPARED_STATEMENT)).execute();
+    return;
+  }
   for (let i = 0; i < rows.length; i += 1_000) await db.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
 }
 

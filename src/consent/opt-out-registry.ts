@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/database.js';
+import { PREPARED_STATEMENT, type DbOrTx } from '../db/database.js';
 
 /** The member's own word on payer-to-payer sharing, which overrides any consent a partner presents. */
 export type OptOutStatus = 'opted-out' | 'revoked';
@@ -52,6 +52,7 @@ export async function optedOutMembers(db: DbOrTx, memberUuids: readonly string[]
     .selectFrom('sharing_opt_outs')
     .select(['member_uuid', 'status'])
     .where('member_uuid', '=', sql<string>`any(${[...new Set(memberUuids)]}::uuid[])`)
+    .modifyEnd(sql.raw(PREPARED_STATEMENT)) // on every matched request
     .execute();
   return new Map(rows.map((r) => [r.member_uuid, r.status as OptOutStatus]));
 }

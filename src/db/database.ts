@@ -17,14 +17,15 @@ pg.types.setTypeParser(1082, (value: string) => value);
 pg.types.setTypeParser(20, (value: string) => value);
 
 /**
- * Marks a hot statement to be sent as a named prepared statement (see {@link createDb}): put it first in the
- * statement's text. Only for statements whose text is fixed (values as parameters), so one connection prepares
- * each marked statement once.
+ * Marks a hot statement to be sent as a named prepared statement (see {@link createDb}): put it first or last in
+ * the statement's text (Kysely: `.modifyEnd(sql.raw(PREPARED_STATEMENT))`). Only for statements whose text is
+ * fixed (values as parameters, lists as one array parameter) and that name their columns (no `SELECT *`), so one
+ * connection prepares each marked statement once and a migration cannot change what it returns.
  */
 export const PREPARED_STATEMENT = '/* prepared */';
 
 /**
- * Sends statements that begin with {@link PREPARED_STATEMENT} as named prepared statements, named by a hash of
+ * Sends statements that begin or end with {@link PREPARED_STATEMENT} as named prepared statements, named by a hash of
  * their text: Postgres parses and plans them once per connection instead of on every call (issue 13: the
  * candidate lookup's planning cost more than its execution). Opt-in per statement, not for all, because a
  * prepared `SELECT *` fails once a migration changes its table, and the number of distinct texts Kysely builds
@@ -33,7 +34,7 @@ export const PREPARED_STATEMENT = '/* prepared */';
 function prepareMarkedStatements(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, ...rest: unknown[]) =>
-    typeof text === 'string' && text.startsWith(PREPARED_STATEMENT) && Array.isArray(rest[0])
+    typeof text === 'string' && (text.startsWith(PREPARED_STATEMENT) || text.endsWith(PREPARED_STATEMENT)) && Array.isArray(rest[0])
       ? query({ name: `mm_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text, values: rest[0] }, ...rest.slice(1))
       : query(text, ...rest);
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Consent, Coverage } from 'fhir/r4.js';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { SystemValue } from '../shared/system-value.js';
-import type { DbOrTx, Tx } from '../db/database.js';
+import { PREPARED_STATEMENT, type DbOrTx, type Tx } from '../db/database.js';
 import type { ConsentPermit } from '../consent/hrex-consent.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 
@@ -49,8 +49,9 @@ export async function revokedUnderSameConsent(
     .select(['l.member_uuid', 'c.resource_hash'])
     .where('l.partner_org_system', '=', organization.system)
     .where('l.partner_org_value', '=', organization.value)
-    .where('l.member_uuid', 'in', [...new Set(matches.map((m) => m.memberUuid))])
+    .where('l.member_uuid', '=', sql<string>`any(${[...new Set(matches.map((m) => m.memberUuid))]}::uuid[])`)
     .where('l.revoked_at', 'is not', null)
+    .modifyEnd(sql.raw(PREPARED_STATEMENT)) // on every matched request
     .execute();
   const revoked = new Set(rows.map((r) => `${r.member_uuid}|${r.resource_hash}`));
   const refused = new Set<number>();
@@ -62,70 +63,59 @@ export async function revokedUnderSameConsent(
 
 export async function saveLink(trx: Tx, link: NewLink): Promise<StoredLink> {
   const resourceHash = consentHash(link.consent);
-  // Insert the consent, or find the identical one already stored, in one round trip. When a concurrent
-  // request stored the same consent after this statement's snapshot was taken, the insert does nothing and
-  // the select cannot see that row yet: a second statement (a fresh snapshot) finds it.
-  const findStored = () =>
-    trx
-      .selectFrom('consents')
-      .select('id')
-      .where('member_uuid', '=', link.memberUuid)
-      .where('recipient_system', '=', link.partnerOrganization.system)
-      .where('recipient_value', '=', link.partnerOrganization.value)
-      .where('resource_hash', '=', resourceHash);
-  const consent =
-    (await trx
-    .with('inserted', (db) =>
-      db
-        .insertInto('consents')
-        .values({
-          member_uuid: link.memberUuid,
-          partner_client_id: link.clientId,
-          recipient_system: link.partnerOrganization.system,
-          recipient_value: link.partnerOrganization.value,
-          policy_uri: link.permit.policyUri,
-          period_start: link.permit.periodStart,
-          period_end: link.permit.periodEnd,
-          source_reference: link.permit.sourceReference ?? null,
-          resource: JSON.stringify(link.consent),
-          resource_hash: resourceHash,
-        })
-        .onConflict((oc) => oc.columns(['member_uuid', 'recipient_system', 'recipient_value', 'resource_hash']).doNothing())
-        .returning('id'),
-    )
-    .selectFrom('inserted')
-    .select('id')
-    .unionAll(findStored())
-    .limit(1)
-    .executeTakeFirst()) ?? (await findStored().executeTakeFirstOrThrow());
+  const stored = sql`
+    SELECT id FROM consents
+    WHERE member_uuid = ${link.memberUuid}::uuid AND recipient_system = ${link.partnerOrganization.system}
+      AND recipient_value = ${link.partnerOrganization.value} AND resource_hash = ${resourceHash}`;
+  // The consent (inserted, or the identical one already stored) and the link in one statement, one round trip.
+  const together = await upsertLink(
+    trx,
+    link,
+    sql`
+      inserted AS (
+        INSERT INTO consents (member_uuid, partner_client_id, recipient_system, recipient_value, policy_uri, period_start,
+          period_end, source_reference, resource, resource_hash)
+        VALUES (${link.memberUuid}::uuid, ${link.clientId}, ${link.partnerOrganization.system}, ${link.partnerOrganization.value},
+          ${link.permit.policyUri}, ${link.permit.periodStart}::timestamptz, ${link.permit.periodEnd}::timestamptz,
+          ${link.permit.sourceReference ?? null}, ${JSON.stringify(link.consent)}::jsonb, ${resourceHash})
+        ON CONFLICT (member_uuid, recipient_system, recipient_value, resource_hash) DO NOTHING
+        RETURNING id
+      ),
+      consent AS ((SELECT id FROM inserted) UNION ALL (${stored}) LIMIT 1)`,
+  );
+  if (together) return together;
+  // A concurrent request stored the same consent after this statement's snapshot was taken: the insert did
+  // nothing and the select could not see that row yet. A second statement (a fresh snapshot) finds it.
+  const { rows } = await stored.execute(trx);
+  const consentId = (rows[0] as { id: string } | undefined)?.id;
+  if (!consentId) throw new Error('the consent just stored is not visible');
+  const linked = await upsertLink(trx, link, sql`consent AS (SELECT ${consentId}::uuid AS id)`);
+  if (!linked) throw new Error('the link was not stored');
+  return linked;
+}
 
-  const stored = await trx
-    .insertInto('member_links')
-    .values({
-      member_uuid: link.memberUuid,
-      partner_client_id: link.clientId,
-      partner_org_system: link.partnerOrganization.system,
-      partner_org_value: link.partnerOrganization.value,
-      link_coverage_key: coverageKey(link.coverageToLink),
-      coverage_to_link: link.coverageToLink ? JSON.stringify(link.coverageToLink) : null,
-      consent_id: consent.id,
-    })
-    .onConflict((oc) =>
-      oc.columns(['partner_org_system', 'partner_org_value', 'member_uuid', 'link_coverage_key']).doUpdateSet((eb) => ({
-        consent_id: eb.ref('excluded.consent_id'),
-        coverage_to_link: eb.ref('excluded.coverage_to_link'),
-        partner_client_id: eb.ref('excluded.partner_client_id'),
-        updated_at: sql`now()`,
-        // A revocation holds against the consent it was made under: the same request sent again stays
-        // revoked; a new consent (the member agreed again) is a new disclosure and relinks.
-        revoked_at: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_at END`,
-        revoked_by: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_by END`,
-        revoke_reason: sql`CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoke_reason END`,
-      })),
-    )
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { linkId: stored.id, consentId: consent.id };
+/** Upserts the partner's link to the member under the consent that `consentCtes` names (a CTE `consent(id)`). */
+async function upsertLink(trx: Tx, link: NewLink, consentCtes: RawBuilder<unknown>): Promise<StoredLink | undefined> {
+  const { rows } = await sql<{ id: string; consent_id: string }>`
+    WITH ${consentCtes}
+    INSERT INTO member_links (member_uuid, partner_client_id, partner_org_system, partner_org_value, link_coverage_key,
+      coverage_to_link, consent_id)
+    SELECT ${link.memberUuid}::uuid, ${link.clientId}, ${link.partnerOrganization.system}, ${link.partnerOrganization.value},
+      ${coverageKey(link.coverageToLink)}, ${link.coverageToLink ? JSON.stringify(link.coverageToLink) : null}::jsonb, consent.id
+    FROM consent
+    ON CONFLICT (partner_org_system, partner_org_value, member_uuid, link_coverage_key) DO UPDATE SET
+      consent_id = excluded.consent_id,
+      coverage_to_link = excluded.coverage_to_link,
+      partner_client_id = excluded.partner_client_id,
+      updated_at = now(),
+      -- A revocation holds against the consent it was made under: the same request sent again stays revoked;
+      -- a new consent (the member agreed again) is a new disclosure and relinks.
+      revoked_at = CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_at END,
+      revoked_by = CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoked_by END,
+      revoke_reason = CASE WHEN member_links.consent_id = excluded.consent_id THEN member_links.revoke_reason END
+    RETURNING id, consent_id ${sql.raw(PREPARED_STATEMENT)}`.execute(trx);
+  const row = rows[0];
+  return row && { linkId: row.id, consentId: row.consent_id };
 }
 
 /** The partner's own coverage identifier, so re-sending the same request updates rather than duplicates. */
