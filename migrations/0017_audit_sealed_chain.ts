@@ -49,6 +49,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Migration 0016's lock-and-head function, for the inline appender of the code before this migration. (Rows
+  // appended since keep `prev_hash` NULL; that code cannot chain after them.)
+  await sql`
+    CREATE OR REPLACE FUNCTION audit_chain_lock_head() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+      head text;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(1835901137);
+      SELECT hash INTO head FROM audit_events ORDER BY seq DESC LIMIT 1;
+      RETURN head;
+    END
+    $$`.execute(db);
   await sql`DROP TRIGGER IF EXISTS audit_events_pending ON audit_events`.execute(db);
   await sql`DROP FUNCTION IF EXISTS audit_events_queue_for_sealing()`.execute(db);
   await sql`DROP TABLE IF EXISTS audit_pending`.execute(db);

@@ -53,9 +53,9 @@ const configSchema = z
     TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
     RUN_WORKERS: booleanFlag.prefault('true'),
     // API processes on PORT (node:cluster, src/cluster.ts; docs/scaling.md): a number, or `auto` for one per CPU
-    // this process may run on (os.availableParallelism()). Default 1: measured, a second process on the same
-    // machine did not add $member-match throughput while every decision serialises on the audit chain's lock
-    // (docs/benchmarks.md).
+    // this process may run on (os.availableParallelism()). Default 1: measured on a 2-core machine, one API
+    // process and Postgres already keep both cores busy, and a second process added no $member-match
+    // throughput (docs/benchmarks.md, docs/scaling.md).
     WEB_CONCURRENCY: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default(1),
     REVIEW_SLA_HOURS: z.coerce.number().positive().default(24),
     REVIEW_LEASE_SECONDS: z.coerce.number().int().min(1).default(300),

@@ -6,7 +6,7 @@ import { runPeriodically } from '../periodic.js';
 
 /**
  * Failed authentication, per source address, before any token is verified. An unauthenticated flood must
- * neither slow legitimate callers nor write an audit row per request under the audit chain's lock:
+ * neither slow legitimate callers nor write an audit row per request:
  *  - past `perMinute` failures in a minute, a source is answered 429 with Retry-After, without verifying
  *    anything, until the minute ends;
  *  - the first `auditedPerMinute` failures of a source in a minute are audited one by one (as before); the rest,
