@@ -13,12 +13,20 @@ import { sql, type Kysely } from 'kysely';
  * their inline chain, and the first link continues from its last hash.
  *
  * `audit_chain_links` is append-only like `audit_events`. `audit_pending` is a work list, not evidence: an event
- * whose pending row is removed is neither linked nor pending, which `audit verify` reports.
+ * whose pending row is removed is neither linked nor pending, which `audit verify` reports. Only the trigger
+ * (SECURITY DEFINER, as the owner) adds to it: the runtime role may read and delete, so it cannot queue a row the
+ * sealer would choke on. An inline row (`prev_hash` set) is refused after the last one this migration finds, so
+ * nobody can append a row the inline walk of `audit verify` would stop at.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   // No event may be appended while the inline chain ends and the linked chain begins.
   await sql`LOCK TABLE audit_events IN EXCLUSIVE MODE`.execute(db);
   await sql`ALTER TABLE audit_events ALTER COLUMN prev_hash DROP NOT NULL`.execute(db);
+  const { rows } = await sql<{ last: string }>`SELECT COALESCE(max(seq), 0)::text AS last FROM audit_events`.execute(db);
+  const lastInline = BigInt(rows[0]!.last);
+  await sql`
+    ALTER TABLE audit_events ADD CONSTRAINT audit_events_inline_rows_end
+    CHECK (prev_hash IS NULL OR seq <= ${sql.lit(lastInline.toString())}::bigint)`.execute(db);
   await sql`
     CREATE TABLE audit_chain_links (
       position bigint PRIMARY KEY,
@@ -35,10 +43,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     FOR EACH STATEMENT EXECUTE FUNCTION audit_tables_append_only()`.execute(db);
 
   await sql`CREATE TABLE audit_pending (event_seq bigint PRIMARY KEY)`.execute(db);
+  // Every event passes through it within a fraction of a second: vacuum it by row count, not by table size.
   await sql`
-    CREATE FUNCTION audit_events_queue_for_sealing() RETURNS trigger LANGUAGE plpgsql AS $$
+    ALTER TABLE audit_pending SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+      autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000)`.execute(db);
+  await sql`
+    CREATE FUNCTION audit_events_queue_for_sealing() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public AS $$
     BEGIN
-      INSERT INTO audit_pending (event_seq) VALUES (NEW.seq);
+      INSERT INTO audit_pending (event_seq) VALUES (NEW.seq) ON CONFLICT DO NOTHING;
       RETURN NULL;
     END $$`.execute(db);
   await sql`
@@ -49,6 +62,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // The links are the audit evidence of every event since this migration: dropping them is not an undo.
+  const { rows } = await sql<{ linked: boolean }>`SELECT EXISTS (SELECT 1 FROM audit_chain_links) AS linked`.execute(db);
+  if (rows[0]?.linked) throw new Error('0017_audit_sealed_chain cannot be undone once events are chained: audit_chain_links holds the trail');
   // Migration 0016's lock-and-head function, for the inline appender of the code before this migration. (Rows
   // appended since keep `prev_hash` NULL; that code cannot chain after them.)
   await sql`
@@ -65,4 +81,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`DROP FUNCTION IF EXISTS audit_events_queue_for_sealing()`.execute(db);
   await sql`DROP TABLE IF EXISTS audit_pending`.execute(db);
   await sql`DROP TABLE IF EXISTS audit_chain_links`.execute(db);
+  await sql`ALTER TABLE audit_events DROP CONSTRAINT IF EXISTS audit_events_inline_rows_end`.execute(db);
 }

@@ -42,6 +42,15 @@ describe('the runtime database role', () => {
     }
   });
 
+  it('cannot queue an event for sealing by hand, nor choose an event’s seq', async () => {
+    await expect(sql`INSERT INTO audit_pending (event_seq) VALUES (1)`.execute(runtime)).rejects.toThrow(/permission denied for table audit_pending/);
+    await expect(sql`UPDATE audit_pending SET event_seq = 2`.execute(runtime)).rejects.toThrow(/permission denied for table audit_pending/);
+    await expect(
+      sql`INSERT INTO audit_events (seq, event_id, recorded_at, operation, outcome, details, hash)
+          VALUES (1000000, gen_random_uuid(), now(), 'forged', 'success', '{}', 'x')`.execute(runtime),
+    ).rejects.toThrow(/permission denied for table audit_events/);
+  });
+
   it('is refused SET session_replication_role, and cannot disable, drop or add triggers', async () => {
     await expect(sql`SET session_replication_role = replica`.execute(runtime)).rejects.toThrow(/permission denied to set parameter "session_replication_role"/);
     await expect(sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`.execute(runtime)).rejects.toThrow(/must be owner/);

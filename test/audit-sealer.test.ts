@@ -178,4 +178,46 @@ describe('audit sealing', () => {
     expect(links.map((l) => l.position)).toEqual(['4', '5']);
     expect(links[0]!.prev_link).toBe(prevHash);
   });
+
+  it('skips a queue row for an event already chained, an inline row or a missing event, and goes on sealing', async () => {
+    const db = await freshDb();
+    await appendAuditEvent(db, event('first'));
+    expect(await sealAuditEvents(db)).toBe(1);
+    const [first] = await db.selectFrom('audit_events').select('seq').execute();
+    // As the owner (the runtime role may not insert here): the chained event queued again, and a seq with no event.
+    await sql`INSERT INTO audit_pending (event_seq) VALUES (${first!.seq}::bigint), (999999)`.execute(db);
+    await appendAuditEvent(db, event('second'));
+    expect(await sealAuditEvents(db)).toBe(3);
+    expect(await count(db, 'audit_chain_links')).toBe(2);
+    expect(await verifyAuditChain(db, { checkpointFiles: [] })).toEqual({ ok: true, events: 2 });
+  });
+
+  it('refuses an inline row after the links began, and verify finds a copied event', async () => {
+    const db = await freshDb();
+    await appendAuditEvent(db, event('genuine'));
+    await expect(
+      sql`INSERT INTO audit_events (event_id, recorded_at, operation, outcome, details, prev_hash, hash)
+          VALUES (gen_random_uuid(), now(), 'forged', 'success', '{}', ${GENESIS_HASH}, 'x')`.execute(db),
+    ).rejects.toThrow(/audit_events_inline_rows_end/);
+    // The owner drops the unique constraints and inserts a copy of the genuine row: its MAC is valid.
+    await sql`ALTER TABLE audit_events DROP CONSTRAINT audit_events_event_id_key, DROP CONSTRAINT audit_events_hash_key`.execute(db);
+    await sql`
+      INSERT INTO audit_events (event_id, recorded_at, request_id, source_ip, actor_class, client_id, organization, token_jti,
+        purpose_of_use, operation, outcome, http_status, reason_code, consent_decision, member_ref, details, prev_hash, hash)
+      SELECT event_id, recorded_at, request_id, source_ip, actor_class, client_id, organization, token_jti,
+        purpose_of_use, operation, outcome, http_status, reason_code, consent_decision, member_ref, details, prev_hash, hash
+      FROM audit_events`.execute(db);
+    const result = await verifyAuditChain(db, { checkpointFiles: [] });
+    expect(result).toMatchObject({ ok: false, problem: 'duplicate-event' });
+  });
+
+  it('cannot be undone once events are chained', async () => {
+    const db = await freshDb();
+    await appendAuditEvent(db, event('chained'));
+    await sealAuditEvents(db);
+    const migrator = new Migrator({ db, provider: folderMigrationProvider });
+    const down = await migrator.migrateDown();
+    expect(String(down.error)).toMatch(/cannot be undone once events are chained/);
+    expect(await count(db, 'audit_chain_links')).toBe(1);
+  });
 });

@@ -110,6 +110,8 @@ export type ChainProblem =
   | 'event-missing'
   /** An event is neither chained nor waiting to be: its place in the sealer's queue was removed. */
   | 'unlinked'
+  /** Two events share an event id or a MAC: a copy of a genuine event was inserted (its MAC is valid, its place is not). */
+  | 'duplicate-event'
   /** The chain ends before the latest checkpoint's row: the newest rows were cut off. */
   | 'truncated'
   /** The row a checkpoint vouches for is missing or holds another hash. */
@@ -283,6 +285,18 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
   if (unlinked.rows[0]) {
     const { seq } = unlinked.rows[0];
     return broken(seq, 'unlinked', `seq ${seq} is neither chained nor waiting to be: its place in audit_pending was removed`);
+  }
+
+  // 5. A copy of a genuine event carries a valid MAC: the same event id or MAC twice is a copy (the table's unique
+  // constraints refuse one, unless they were dropped behind the service's back).
+  const duplicate = await sql<{ seq: string }>`
+    SELECT seq FROM (
+      SELECT seq, count(*) OVER (PARTITION BY event_id) AS same_id, count(*) OVER (PARTITION BY hash) AS same_mac FROM audit_events
+    ) d
+    WHERE same_id > 1 OR same_mac > 1 ORDER BY seq LIMIT 1`.execute(db);
+  if (duplicate.rows[0]) {
+    const { seq } = duplicate.rows[0];
+    return broken(seq, 'duplicate-event', `seq ${seq} shares its event id or hash with another event: a copy of an event was inserted`);
   }
 
   // No checkpoint at all shows as `checkpoint` absent: the caller says that a cut-off end would go unnoticed.

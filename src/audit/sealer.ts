@@ -39,19 +39,23 @@ export async function sealAuditEvents(
       }
       // Only committed events are visible here; one still in flight is taken by a later round, and chained
       // after events with a higher seq: the chain's order is the order of sealing.
-      const { rows: events } = await sql<{ seq: string; hash: string | null }>`
+      const { rows: events } = await sql<{ seq: string; hash: string | null; linked: boolean }>`
         WITH taken AS (
           DELETE FROM audit_pending WHERE event_seq IN (SELECT event_seq FROM audit_pending ORDER BY event_seq LIMIT ${SEAL_BATCH})
           RETURNING event_seq
         )
-        SELECT t.event_seq AS seq, (SELECT hash FROM audit_events WHERE seq = t.event_seq) AS hash
+        SELECT t.event_seq AS seq,
+          (SELECT hash FROM audit_events WHERE seq = t.event_seq AND prev_hash IS NULL) AS hash,
+          EXISTS (SELECT 1 FROM audit_chain_links WHERE event_seq = t.event_seq) AS linked
         FROM taken t
         ORDER BY t.event_seq`.execute(trx);
-      // (A subquery per event: one index lookup each; as a join the planner chose to scan the whole table.)
-      const present = events.filter((event): event is { seq: string; hash: string } => event.hash !== null);
+      // (Subqueries per event: index lookups each; as a join the planner chose to scan the whole table.)
+      // Only an event that exists, is not an inline row and is not linked yet is chained: a queue row for anything
+      // else (an event removed behind the triggers, or a row that should never have been queued) is dropped and
+      // reported, so it can neither stop sealing nor be linked twice.
+      const present = events.filter((event): event is { seq: string; hash: string; linked: false } => event.hash !== null && !event.linked);
       if (present.length < events.length) {
-        // A pending row whose event is gone: removed behind the triggers before it could be chained.
-        options.logger?.error({ missing: events.length - present.length }, 'audit events queued for sealing are missing');
+        options.logger?.error({ skipped: events.length - present.length }, 'audit sealing skipped queued events that are missing, inline or already chained');
       }
       if (present.length === 0) return events.length;
       let { position, hash: prevLink } = await readChainHead(trx);

@@ -165,6 +165,14 @@ export async function grantRuntimeRole(owner: Db): Promise<void> {
     const appendOnly = sql.join(APPEND_ONLY_TABLES.map((t) => sql.table(t)));
     await sql`REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON ${appendOnly} FROM ${role}`.execute(trx);
     await sql`REVOKE INSERT, UPDATE, DELETE ON ${sql.join(MIGRATION_TABLES.map((t) => sql.table(t)))} FROM ${role}`.execute(trx);
+    // The sealer's work list: only the trigger adds to it (as the owner); the runtime role reads and deletes.
+    await sql`REVOKE INSERT, UPDATE, TRUNCATE ON audit_pending FROM ${role}`.execute(trx);
+    // An event's seq comes from its sequence, never from the writer: INSERT on every column but `seq`.
+    const { rows } = await sql<{ name: string }>`
+      SELECT column_name AS name FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name = 'audit_events' AND column_name <> 'seq' ORDER BY ordinal_position`.execute(trx);
+    await sql`REVOKE INSERT ON audit_events FROM ${role}`.execute(trx);
+    await sql`GRANT INSERT (${sql.join(rows.map((r) => sql.id(r.name)))}) ON audit_events TO ${role}`.execute(trx);
   });
 }
 
