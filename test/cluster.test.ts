@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,11 +19,26 @@ beforeAll(async () => {
 afterAll(() => database?.drop());
 
 /** The sockets a process holds open (its /proc fd table): one more per connection it was handed. */
-function socketCount(pid: number): number {
+/**
+ * The established TCP connections a process holds on local port `port` (the API's): its socket fds matched, by
+ * inode, against /proc/net/tcp{,6}. Only the API port's: the process's database and Redis connections come and go
+ * (pool idle timeouts, the audit sealer) and must not count.
+ */
+function connectionsOnPort(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const localPort = parseInt(fields[1]!.split(':').at(-1)!, 16);
+      if (localPort === port && fields[3] === '01') inodes.add(fields[9]!);
+    }
+  }
   let n = 0;
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (inodes.has(target.replace(/^socket:\[(\d+)\]$/, '$1'))) n++;
     } catch {
       // closed meanwhile
     }
@@ -86,12 +101,12 @@ describe('WEB_CONCURRENCY=2', () => {
 
       // Connections on the one port are handed to both processes in turn: each answers, and each holds some.
       const port = Number(new URL(listening.url).port);
-      const before = { [p1]: socketCount(p1), [p2]: socketCount(p2) };
+      const before = { [p1]: connectionsOnPort(p1, port), [p2]: connectionsOnPort(p2, port) };
       const connections = await Promise.all(Array.from({ length: 8 }, () => askAndStayOpen(port, '/healthz')));
       try {
         expect(connections.map((c) => c.statusLine)).toEqual(Array.from({ length: 8 }, () => 'HTTP/1.1 200 OK'));
-        expect(socketCount(p1) - before[p1]!).toBeGreaterThanOrEqual(2);
-        expect(socketCount(p2) - before[p2]!).toBeGreaterThanOrEqual(2);
+        expect(connectionsOnPort(p1, port) - before[p1]!).toBeGreaterThanOrEqual(2);
+        expect(connectionsOnPort(p2, port) - before[p2]!).toBeGreaterThanOrEqual(2);
       } finally {
         for (const c of connections) c.socket.destroy();
       }
