@@ -174,6 +174,11 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
     const seq = BigInt(anchor.keyedFromSeq) < keyedFrom ? anchor.keyedFromSeq : chain.keyedFromSeq;
     return broken(seq, 'chain-start-moved', `the keyed chain starts at seq ${chain.keyedFromSeq} in the database but at seq ${anchor.keyedFromSeq} in the checkpoint of ${anchor.at}`);
   }
+  /** A sealed-era event (chained or pending) must carry its own MAC and no inline link. */
+  const eventAltered = (event: Selectable<AuditEventsTable>): ChainVerification | undefined =>
+    event.prev_hash !== null || eventMac(keys.chainKey, canonicalJson(storedFields(event))) !== event.hash
+      ? broken(event.seq, 'hash-mismatch', `seq ${event.seq} was altered, or written without the audit key${wrongKeyHint}`)
+      : undefined;
   const anchorPosition = anchor ? BigInt(anchor.seq) : undefined;
   let anchored = false;
   /** The checkpoint's row or link, if `position` has passed it without meeting it. */
@@ -240,9 +245,8 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
       events += 1;
       const { position: _position, event_seq: _eventSeq, prev_link: _prevLink, link: _link, ...columns } = row;
       const event = columns as Selectable<AuditEventsTable>;
-      if (event.prev_hash !== null || eventMac(keys.chainKey, canonicalJson(storedFields(event))) !== event.hash) {
-        return broken(event.seq, 'hash-mismatch', `seq ${event.seq} was altered, or written without the audit key${wrongKeyHint}`);
-      }
+      const altered = eventAltered(event);
+      if (altered) return altered;
       if (chainLink(keys.chainKey, prevHash, row.event_seq, event.hash) !== row.link) {
         return broken(row.position, 'hash-mismatch', `link ${row.position} was altered, or re-chained without the audit key${wrongKeyHint}`);
       }
@@ -271,9 +275,8 @@ export async function verifyAuditChain(db: DbOrTx, options: VerifyOptions = {}):
     .execute();
   for (const event of pending) {
     events += 1;
-    if (event.prev_hash !== null || eventMac(keys.chainKey, canonicalJson(storedFields(event))) !== event.hash) {
-      return broken(event.seq, 'hash-mismatch', `seq ${event.seq} was altered, or written without the audit key${wrongKeyHint}`);
-    }
+    const altered = eventAltered(event);
+    if (altered) return altered;
   }
   // 4. An event that is neither: its queue row was removed, so it would never be chained.
   const unlinked = await sql<{ seq: string }>`

@@ -4,7 +4,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { sql } from 'kysely';
-import type { Db, DbOrTx } from '../db/database.js';
+import { tryTransactionLock, type Db, type DbOrTx } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { checkpointFailures, checkpointLastSuccess } from '../metrics.js';
 import { runPeriodically } from '../periodic.js';
@@ -88,8 +88,7 @@ export async function takeCheckpoint(
   // A checkpoint vouches for everything committed before it: chain it first (unless another process is).
   await sealAuditEvents(db, { logger, settings });
   return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${CHECKPOINT_LOCK_KEY}) AS locked`.execute(trx);
-    if (!rows[0]?.locked) return undefined;
+    if (!(await tryTransactionLock(trx, CHECKPOINT_LOCK_KEY))) return undefined;
     // The newest link (or, before the first, the newest inline row): its position is the checkpoint's `seq`.
     const chainHead = await readChainHead(trx);
     if (chainHead.position === 0n) return undefined;

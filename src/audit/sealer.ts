@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
+import { tryTransactionLock, type Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { auditEventsSealed, auditSealFailures } from '../metrics.js';
 import { runPeriodically } from '../periodic.js';
@@ -19,7 +19,8 @@ export const SEAL_INTERVAL_MS = 200;
 const SEAL_BATCH = 2_000;
 
 /**
- * Chains every committed pending event, in batches, and returns how many. With `wait` it waits for the chain's
+ * Chains every committed pending event, in batches, and returns how many queued events it took (the skipped ones
+ * included; the metric counts only those chained). With `wait` it waits for the chain's
  * lock (verification and checkpoints must see everything committed); without, it returns 0 at once when another
  * process is sealing.
  */
@@ -29,13 +30,13 @@ export async function sealAuditEvents(
 ): Promise<number> {
   const { chainKey } = (options.settings ?? auditTrailSettings()).keys;
   let sealed = 0;
+  let chained = 0;
   for (;;) {
-    const taken = await db.transaction().execute(async (trx) => {
+    const round = await db.transaction().execute(async (trx) => {
       if (options.wait) {
         await sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`.execute(trx);
-      } else {
-        const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${CHAIN_LOCK_KEY}) AS locked`.execute(trx);
-        if (!rows[0]?.locked) return 0;
+      } else if (!(await tryTransactionLock(trx, CHAIN_LOCK_KEY))) {
+        return { taken: 0, chained: 0 };
       }
       // Only committed events are visible here; one still in flight is taken by a later round, and chained
       // after events with a higher seq: the chain's order is the order of sealing.
@@ -57,7 +58,7 @@ export async function sealAuditEvents(
       if (present.length < events.length) {
         options.logger?.error({ skipped: events.length - present.length }, 'audit sealing skipped queued events that are missing, inline or already chained');
       }
-      if (present.length === 0) return events.length;
+      if (present.length === 0) return { taken: events.length, chained: 0 };
       let { position, hash: prevLink } = await readChainHead(trx);
       const links = present.map((event) => {
         position += 1n;
@@ -67,12 +68,13 @@ export async function sealAuditEvents(
         return row;
       });
       for (let i = 0; i < links.length; i += 1_000) await trx.insertInto('audit_chain_links').values(links.slice(i, i + 1_000)).execute();
-      return events.length;
+      return { taken: events.length, chained: links.length };
     });
-    sealed += taken;
-    if (taken < SEAL_BATCH) break;
+    sealed += round.taken;
+    chained += round.chained;
+    if (round.taken < SEAL_BATCH) break;
   }
-  if (sealed > 0) auditEventsSealed.inc(sealed);
+  if (chained > 0) auditEventsSealed.inc(chained);
   return sealed;
 }
 

@@ -137,6 +137,15 @@ const MIGRATION_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 /** Serialises grants within one database (processes starting together); advisory locks are per database. */
 const GRANT_LOCK_KEY = 0x6d6d_a0d3;
 
+/**
+ * Takes a transaction-scoped advisory lock if it is free, and says whether it did: for work one process at a time
+ * does while the others skip (audit sealing, checkpoints).
+ */
+export async function tryTransactionLock(trx: Tx, key: number): Promise<boolean> {
+  const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${key}) AS locked`.execute(trx);
+  return rows[0]?.locked === true;
+}
+
 /** Creates the runtime role if it does not exist (idempotent, and safe when several processes race) and grants it its privileges in this database. */
 export async function grantRuntimeRole(owner: Db): Promise<void> {
   const role = sql.id(RUNTIME_ROLE);
