@@ -12,7 +12,7 @@ import { deriveAuditKeys } from '../src/audit/audit-key.js';
 import { checkpointSignatureValid, takeCheckpoint, type AuditCheckpoint } from '../src/audit/checkpoints.js';
 import { configureAuditTrail } from '../src/audit/settings.js';
 import type { Db } from '../src/db/database.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { behindTheTriggers, createTestDatabase, type TestDatabase } from './support/database.js';
 
 /**
  * The anchored audit trail (docs/audit.md): the keyed chain and the signed checkpoints catch what the plain
@@ -42,18 +42,6 @@ async function trailOf(events: number): Promise<Db> {
     await appendAuditEvent(database.db, { operation: 'member-match', outcome: 'success', reasonCode: 'matched', details: { i } });
   }
   return database.db;
-}
-
-/** As the attacker with the owner's (superuser's) connection: the triggers switched off for one session. */
-async function behindTheTriggers(db: Db, work: (conn: Db) => Promise<void>): Promise<void> {
-  await db.connection().execute(async (conn) => {
-    await sql`SET session_replication_role = replica`.execute(conn);
-    try {
-      await work(conn as unknown as Db);
-    } finally {
-      await sql`SET session_replication_role = DEFAULT`.execute(conn);
-    }
-  });
 }
 
 /** The chain's positions, in order (the links': every event here is chained by its link). */

@@ -10,7 +10,7 @@ import { keyedChainHash, GENESIS_HASH } from '../src/audit/chain.js';
 import { readChainInfo, signCheckpoint } from '../src/audit/checkpoints.js';
 import { auditTrailSettings } from '../src/audit/settings.js';
 import { folderMigrationProvider, migrateToLatest, type Db } from '../src/db/database.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { behindTheTriggers, createTestDatabase, type TestDatabase } from './support/database.js';
 
 /**
  * The sealed audit chain (migration 0017, src/audit/sealer.ts): a request appends its event with no lock, and
@@ -106,10 +106,8 @@ describe('audit sealing', () => {
     const db = await freshDb();
     await appendAuditEvent(db, event('waiting'));
     expect(await verifyAuditChain(db, { checkpointFiles: [], seal: false })).toEqual({ ok: true, events: 1, pending: 1 });
-    await db.connection().execute(async (conn) => {
-      await sql`SET session_replication_role = replica`.execute(conn);
+    await behindTheTriggers(db, async (conn) => {
       await sql`UPDATE audit_events SET reason_code = 'rewritten'`.execute(conn);
-      await sql`SET session_replication_role = DEFAULT`.execute(conn);
     });
     expect(await verifyAuditChain(db, { checkpointFiles: [], seal: false })).toMatchObject({ ok: false, problem: 'hash-mismatch' });
   });
@@ -121,12 +119,7 @@ describe('audit sealing', () => {
     await sql`DELETE FROM audit_pending`.execute(unqueued);
     expect(await verifyAuditChain(unqueued, { checkpointFiles: [] })).toMatchObject({ ok: false, problem: 'unlinked', firstBrokenSeq: row!.seq });
 
-    const behind = async (db: Db, statement: string) =>
-      db.connection().execute(async (conn) => {
-        await sql`SET session_replication_role = replica`.execute(conn);
-        await sql.raw(statement).execute(conn);
-        await sql`SET session_replication_role = DEFAULT`.execute(conn);
-      });
+    const behind = (db: Db, statement: string) => behindTheTriggers(db, async (conn) => void (await sql.raw(statement).execute(conn)));
     const eventGone = await freshDb();
     for (const reason of ['a', 'b', 'c']) await appendAuditEvent(eventGone, event(reason));
     await sealAuditEvents(eventGone);

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditEvent, verifyAuditChain } from '../src/audit/audit-trail.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { behindTheTriggers, createTestDatabase, type TestDatabase } from './support/database.js';
 
 let database: TestDatabase;
 
@@ -31,10 +31,8 @@ describe('audit trail', () => {
 
   it('names the first row altered behind the trigger’s back', async () => {
     const third = await database.db.selectFrom('audit_events').select('seq').orderBy('seq').offset(2).limit(1).executeTakeFirstOrThrow();
-    await database.db.connection().execute(async (conn) => {
-      await sql`SET session_replication_role = replica`.execute(conn); // triggers off for this session
+    await behindTheTriggers(database.db, async (conn) => {
       await sql`UPDATE audit_events SET reason_code = 'rewritten' WHERE seq = ${third.seq}::bigint`.execute(conn);
-      await sql`SET session_replication_role = DEFAULT`.execute(conn);
     });
     expect(await verifyAuditChain(database.db)).toMatchObject({ ok: false, firstBrokenSeq: third.seq, problem: 'hash-mismatch' });
   });

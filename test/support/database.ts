@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { dropDatabase, openDatabase, type Db } from '../../src/db/database.js';
 
 const serverUrl = process.env.TEST_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -32,4 +33,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await dropDatabase(url);
     },
   };
+}
+
+/** As the attacker with the owner's (superuser's) connection: the triggers switched off for one session. */
+export async function behindTheTriggers(db: Db, work: (conn: Db) => Promise<void>): Promise<void> {
+  await db.connection().execute(async (conn) => {
+    await sql`SET session_replication_role = replica`.execute(conn);
+    try {
+      await work(conn as unknown as Db);
+    } finally {
+      await sql`SET session_replication_role = DEFAULT`.execute(conn);
+    }
+  });
 }
