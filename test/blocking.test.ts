@@ -7,6 +7,7 @@ import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
 import { MATCH_PROFILE_VERSION, matchProfile, personFromProfile } from '../src/matching/profile.js';
 import { findCandidates } from '../src/matching/engine.js';
+import { compareCandidate } from '../src/matching/decide.js';
 import { memberIndexCandidates } from '../src/members/candidate-source.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { projectFile } from '../src/project-files.js';
@@ -64,6 +65,30 @@ describe('candidate retrieval in Postgres', () => {
     const { candidates, oversizedBlockKinds } = await findCandidates(memberIndexCandidates(t.db, 1000), { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
     expect(candidates.map((c) => c.memberId)).toContain('55678');
     expect(oversizedBlockKinds).toEqual([]);
+  });
+
+  it("tells a personal card (the member's own number, no one's subscriber id) from a household's, and sees a card one slip away", async () => {
+    const garcia = { family: 'Garcia', birthDate: '2015-06-14', postalCode: '73301' };
+    const cardOf = async (given: string, identifiers: string[], fields: PersonFields = garcia) => {
+      const { query, candidates } = await findCandidates(memberIndexCandidates(t.db, 1000), { ...fields, given, identifiers });
+      return new Map(candidates.map((c) => [c.memberId, { hit: c.cardHit, personal: c.cardPersonal, level: compareCandidate(query, c).identifier }]));
+    };
+    // Olivia's own member number reaches her alone.
+    const own = await cardOf('Olivia', ['10003']);
+    expect(own.get('10003')).toEqual({ hit: true, personal: true, level: 'personal' });
+    expect(own.get('10004')).toMatchObject({ hit: false, personal: false });
+    // The family's subscriber id and its shared coverage id reach all four: a household card.
+    for (const card of ['G100', 'CVG100']) {
+      const household = await cardOf('Olivia', [card]);
+      for (const id of ['10001', '10002', '10003', '10004']) expect(household.get(id), `${card} ${id}`).toEqual({ hit: true, personal: false, level: 'household' });
+    }
+    // Patricia is alone on her contract, but a subscriber id names the contract, not the person.
+    const patricia = { family: 'Person', birthDate: '1974-12-25', postalCode: '62701' };
+    expect((await cardOf('Patricia', ['DH10001235'], patricia)).get('55678')).toEqual({ hit: true, personal: false, level: 'household' });
+    expect((await cardOf('Patricia', ['55678'], patricia)).get('55678')).toEqual({ hit: true, personal: true, level: 'personal' });
+    // Her subscriber id with two digits swapped, or one mistyped, is near: the candidate carries its card values.
+    expect((await cardOf('Patricia', ['DH10001253'], patricia)).get('55678')).toMatchObject({ hit: false, level: 'transposition' });
+    expect((await cardOf('Patricia', ['DH10001285'], patricia)).get('55678')).toMatchObject({ hit: false, level: 'one-substitution' });
   });
 
   it('skips a block larger than the cap instead of scanning it, and says which kind', async () => {

@@ -74,7 +74,7 @@ describe('comparison properties', () => {
         expect(['agree', 'missing']).toContain(v.sex);
         expect(['street-and-zip', 'street', 'zip', 'locality', 'missing']).toContain(v.address);
         expect(['exact', 'missing']).toContain(v.middle);
-        expect(['exact', 'missing']).toContain(v.identifier);
+        expect(['household', 'missing']).toContain(v.identifier);
       }),
       { numRuns: 300 },
     );
@@ -249,7 +249,14 @@ describe('other fields', () => {
   });
 
   it('identifiers', () => {
-    expect(compareIdentifiers(person({ identifiers: ['55678', 'dh10001235'] }), person({ identifiers: ['DH10001235'] }))).toBe('exact');
+    // A value in common; only the candidate lookup can say it is personal (decide.test / resolve.test).
+    expect(compareIdentifiers(person({ identifiers: ['55678', 'dh10001235'] }), person({ identifiers: ['DH10001235'] }))).toBe('household');
+    // Near values, for ids long enough that one slip is telling.
+    expect(compareIdentifiers(person({ identifiers: ['DH10001235'] }), person({ identifiers: ['DH10001285'] }))).toBe('one-substitution');
+    expect(compareIdentifiers(person({ identifiers: ['DH10001235'] }), person({ identifiers: ['DH10001325'] }))).toBe('transposition');
+    expect(compareIdentifiers(person({ identifiers: ['X9', 'DH10001235'] }), person({ identifiers: ['DH10001325', 'DH10001236'] }))).toBe('one-substitution');
+    expect(compareIdentifiers(person({ identifiers: ['DH10001235'] }), person({ identifiers: ['DH10003215'] }))).toBe('different');
+    expect(compareIdentifiers(person({ identifiers: ['DH10001235'] }), person({ identifiers: ['DH1000123'] }))).toBe('different');
     expect(compareIdentifiers(person({ identifiers: ['55678'] }), person({ identifiers: ['55679'] }))).toBe('different');
     expect(compareIdentifiers(person({ identifiers: ['55678'] }), person({ identifiers: [' '] }))).toBe('missing');
   });
@@ -277,7 +284,7 @@ describe('other fields', () => {
       address: 'zip',
       phone: 'missing',
       email: 'missing',
-      identifier: 'exact',
+      identifier: 'household',
     });
   });
 });

@@ -36,6 +36,7 @@ describe('FEBRL dataset 3 → evaluation files', () => {
     expect(summary).toEqual({
       index: 1899,
       queries: 2676,
+      nonMemberQueries: 0,
       skipped: 425,
       skippedBy: {
         'original-not-importable': 101,
@@ -67,28 +68,63 @@ describe('FEBRL dataset 3 → evaluation files', () => {
     expect(memberIds.size).toBe(summary.index);
   });
 
-  it('writes queries that parse, carry no soc_sec_id and no issued id, with truth naming an indexed original', () => {
+  it("writes queries that parse, each card carrying the duplicate's soc_sec_id as subscriber id, with truth naming an indexed original", () => {
     expect(queries).toHaveLength(summary.queries);
     expect(truth[0]).toEqual(['query_id', 'member_id', 'hazard']);
     expect(truth).toHaveLength(summary.queries + 1);
     const rosterLines = roster.trimEnd().split('\n').slice(1);
     const memberIds = new Set(rosterLines.map((l) => l.split(',')[0]));
     const subscriberIds = new Set(rosterLines.map((l) => l.split(',')[1]));
+    let agreeing = 0;
     queries.forEach((line, i) => {
       const { id, parameters } = JSON.parse(line) as { id: string; parameters: unknown };
       const [queryId, memberId, hazard] = truth[i + 1] as [string, string, string];
       expect(queryId).toBe(id);
       expect(memberIds.has(memberId), memberId).toBe(true); // FEBRL has no non-members
-      expect(hazard).toMatch(/^(exact|((given|family|dob|address|city|postcode|state)-differs|missing-[a-z]+)(\+.+)?)$/);
+      expect(hazard).toMatch(/^(exact|((given|family|dob|address|city|postcode|state)-differs|missing-[a-z]+)(\+.+)?)\+(id-exact|id-differs|missing-id)$/);
       const request = parseMemberMatchRequest(parameters);
       expect(request.gender).toBe('unknown');
       expect(request.consent).toBeUndefined();
-      expect(request.subscriberId).toBeUndefined();
-      for (const card of request.cardIdentifiers) {
-        expect(card).toMatch(/^F\d{9}$/);
-        expect(subscriberIds.has(card)).toBe(false);
-      }
+      expect(request.subscriberId).toMatch(/^\d{7}$/);
+      if (subscriberIds.has(request.subscriberId!)) agreeing++;
+      if (hazard.endsWith('id-exact')) expect(subscriberIds.has(request.subscriberId!)).toBe(true);
+      // The member id field (MB) is one we never issued.
+      expect(request.cardIdentifiers.filter((card) => /^F\d{9}$/.test(card))).toHaveLength(1);
     });
+    // FEBRL corrupts soc_sec_id like any other field: about one in ten differs from the original's.
+    expect(agreeing / queries.length).toBeGreaterThan(0.85);
+    expect(agreeing / queries.length).toBeLessThan(0.95);
+  });
+
+  it('keeps soc_sec_id out of the requests when asked, for measuring demographics alone', async () => {
+    const dir = path.join(work, 'without-identifier');
+    await febrlToEvaluationFiles(path.join('fixtures', 'febrl3.csv'), dir, { identifier: false });
+    const lines = (await readFile(path.join(dir, 'queries.ndjson'), 'utf8')).trimEnd().split('\n');
+    expect(lines).toHaveLength(summary.queries);
+    for (const line of lines) {
+      const request = parseMemberMatchRequest((JSON.parse(line) as { parameters: unknown }).parameters);
+      expect(request.subscriberId).toBeUndefined();
+      for (const card of request.cardIdentifiers) expect(card).toMatch(/^F\d{9}$/);
+    }
+  });
+
+  it('holds out a seeded share of originals, whose duplicates become queries for non-members', async () => {
+    const dir = path.join(work, 'held-out');
+    const held = await febrlToEvaluationFiles(path.join('fixtures', 'febrl3.csv'), dir, { holdOut: 0.2 });
+    expect(held.queries).toBe(summary.queries);
+    expect(held.index + held.queries + held.skipped).toBe(5000 - (summary.index - held.index));
+    expect(held.nonMemberQueries / held.queries).toBeGreaterThan(0.15);
+    expect(held.nonMemberQueries / held.queries).toBeLessThan(0.25);
+    const heldRoster = new Set((await readFile(path.join(dir, 'roster.csv'), 'utf8')).trimEnd().split('\n').slice(1).map((l) => l.split(',')[0]));
+    const heldTruth = (await readFile(path.join(dir, 'truth.csv'), 'utf8')).trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    const nonMembers = heldTruth.filter(([, memberId]) => memberId === '');
+    expect(nonMembers).toHaveLength(held.nonMemberQueries);
+    for (const [, , hazard] of nonMembers) expect(hazard).toMatch(/^nonmember-held-out\+/);
+    for (const [, memberId] of heldTruth) if (memberId) expect(heldRoster.has(memberId!)).toBe(true);
+    // Seeded: the same originals are held out every time.
+    const again = path.join(work, 'held-out-again');
+    await febrlToEvaluationFiles(path.join('fixtures', 'febrl3.csv'), again, { holdOut: 0.2 });
+    expect(await readFile(path.join(again, 'truth.csv'), 'utf8')).toBe(await readFile(path.join(dir, 'truth.csv'), 'utf8'));
   });
 
   it('is reproducible', async () => {

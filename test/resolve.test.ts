@@ -101,8 +101,31 @@ describe('the hazards of matching.md', () => {
   });
 });
 
+describe('decide with a card', () => {
+  const onCard = (c: Candidate, personal: boolean): Candidate => ({ ...c, cardHit: true, cardPersonal: personal });
+  // Olivia moved, and her birth date was keyed one digit off: only her own member number corroborates it.
+  const moved = ask({ given: 'Olivia', family: 'Garcia', birthDate: '2015-06-15', sex: 'female', postalCode: '10001', identifiers: ['OL-0003'] });
+
+  it('auto-matches when the card is her own member number', () => {
+    const decision = decide(handSetModel, thresholds, moved, [onCard(olivia, true)]);
+    expect(decision).toMatchObject({ outcome: 'matched', member: { memberId: '3' } });
+    expect(decision.top[0]!.explanation.find((e) => e.field === 'identifier')).toMatchObject({ level: 'personal' });
+  });
+
+  it('does not when the card is the household subscriber id, or one digit off her number', () => {
+    expect(decide(handSetModel, thresholds, moved, [onCard(olivia, false)]).outcome).not.toBe('matched');
+    const numbered = member('3', { ...household, given: 'Olivia', birthDate: '2015-06-14', sex: 'female', identifiers: ['OL-0004'] });
+    expect(decide(handSetModel, thresholds, moved, [numbered]).outcome).not.toBe('matched');
+  });
+
+  it('never auto-matches her non-member twin sister, even on her personal number', () => {
+    const twinOnHerCard = ask({ ...household, given: 'Emma', birthDate: '2015-06-14', sex: 'female', identifiers: ['OL-0003'] });
+    expect(decide(handSetModel, thresholds, twinOnHerCard, [onCard(olivia, true), carlos]).outcome).not.toBe('matched');
+  });
+});
+
 describe('identityConfirmed', () => {
-  const base = { given: 'exact', middle: 'missing', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'exact' } as const;
+  const base = { given: 'exact', middle: 'missing', family: 'exact', birthDate: 'exact', sex: 'agree', suffix: 'missing', address: 'zip', phone: 'exact', email: 'missing', identifier: 'household' } as const;
   it('needs the first name and the birth date to confirm', () => {
     expect(identityConfirmed(base)).toBe(true);
     expect(identityConfirmed({ ...base, given: 'nickname', birthDate: 'transposed' })).toBe(true);
@@ -130,7 +153,7 @@ describe('identityConfirmed', () => {
     expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'missing' })).toBe(false);
     expect(identityConfirmed({ ...base, birthDate: 'transposed', address: 'zip', phone: 'missing', identifier: 'different' })).toBe(false);
     // The subscriber card is the household's, not the person's: it does not corroborate.
-    expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'exact' })).toBe(false);
+    expect(identityConfirmed({ ...base, birthDate: 'one-digit', address: 'different', phone: 'different', identifier: 'household' })).toBe(false);
     // One year or exactly ten years off, like a digit, confirms with current contact data only.
     expect(identityConfirmed({ ...base, birthDate: 'year-off-by-one' })).toBe(true);
     expect(identityConfirmed({ ...base, birthDate: 'ten-years' })).toBe(true);
@@ -142,4 +165,26 @@ describe('identityConfirmed', () => {
     expect(identityConfirmed({ ...base, sex: 'different' })).toBe(false);
     expect(identityConfirmed({ ...base, suffix: 'different' })).toBe(false);
   });
+
+  it('counts a personal member number as corroboration, like contact data, but never for a relative-shaped pair', () => {
+    const personal = { ...base, identifier: 'personal', address: 'different', phone: 'missing' } as const;
+    // Against namesakes: a near birth date, a nickname, the middle name used as the first.
+    expect(identityConfirmed({ ...personal, birthDate: 'one-digit' })).toBe(true);
+    expect(identityConfirmed({ ...personal, birthDate: 'transposed' })).toBe(true);
+    expect(identityConfirmed({ ...personal, given: 'nickname' })).toBe(true);
+    expect(identityConfirmed({ ...personal, given: 'swapped' })).toBe(true);
+    // Not against relatives: a twin's different first name, a look-alike name, a Jr/Sr birth date, sex, suffix.
+    expect(identityConfirmed({ ...personal, given: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...personal, given: 'similar' })).toBe(false);
+    expect(identityConfirmed({ ...personal, birthDate: 'decade-digit' })).toBe(false);
+    expect(identityConfirmed({ ...personal, birthDate: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...personal, sex: 'different' })).toBe(false);
+    expect(identityConfirmed({ ...personal, suffix: 'different' })).toBe(false);
+    // A household card, or a card one slip away, corroborates nothing.
+    for (const identifier of ['household', 'one-substitution', 'transposition'] as const) {
+      expect(identityConfirmed({ ...personal, identifier, birthDate: 'one-digit' })).toBe(false);
+      expect(identityConfirmed({ ...personal, identifier, given: 'nickname' })).toBe(false);
+    }
+  });
+
 });

@@ -80,6 +80,14 @@ export function onlyDifference(x: string, y: string): number {
   return at;
 }
 
+/** Equal but for two adjacent characters exchanged (`1234` / `1324`). */
+export function adjacentSwap(x: string, y: string): boolean {
+  if (x.length !== y.length) return false;
+  let i = 0;
+  while (i < x.length && x[i] === y[i]) i++;
+  return i < x.length - 1 && x[i] === y[i + 1] && x[i + 1] === y[i] && x.slice(i + 2) === y.slice(i + 2);
+}
+
 /** `YYYY-MM-DD`: positions 0–2 are the century and decade. A typo there moves a date by 10+ years. */
 export const FIRST_NON_DECADE_POSITION = 3;
 

@@ -1,5 +1,5 @@
 import { canonicalSetsIntersect } from './nicknames.js';
-import { FIRST_NON_DECADE_POSITION, intersects, jaroWinkler, JW_HIGH, JW_SIMILAR, oneEditApart, onlyDifference, withinTwoEdits } from './compare.js';
+import { FIRST_NON_DECADE_POSITION, intersects, jaroWinkler, JW_HIGH, JW_SIMILAR, oneEditApart, onlyDifference, adjacentSwap, withinTwoEdits } from './compare.js';
 import type { NormalizedPerson } from './record.js';
 
 /**
@@ -236,14 +236,45 @@ const email = comparison({
   },
 });
 
-/** The card: overridden by the candidate lookup's verdict (see decide.ts), which reaches coverages too. */
+/**
+ * The card. Two people sharing a value is `household` here; the candidate lookup, which knows how many members
+ * a value reaches, refines it to `personal` when the value reached this member alone (see decide.ts). A value
+ * one digit or one adjacent swap away is a clerk's slip — or the next number in a series: twins are often
+ * issued consecutive ids — so near levels add weight but never confirm an identity on their own.
+ */
 const identifier = comparison({
-  levels: { exact: 'an identifier value in common', different: 'no identifier in common', missing: 'either side has none' },
-  compare(a, b) {
+  levels: {
+    personal: 'a card value that reaches this member alone',
+    household: 'a card value in common that several members share (a subscriber or household card)',
+    'one-substitution': 'a card value one character away (one substituted)',
+    transposition: 'a card value with two adjacent characters swapped',
+    different: 'no card value in common or near',
+    missing: 'either side has none',
+  },
+  // `personal` is never returned here: only the lookup can tell it (see above).
+  compare(a, b): 'personal' | 'household' | 'one-substitution' | 'transposition' | 'different' | 'missing' {
     if (a.identifiers.length === 0 || b.identifiers.length === 0) return 'missing';
-    return intersects(a.identifiers, b.identifiers) ? 'exact' : 'different';
+    if (intersects(a.identifiers, b.identifiers)) return 'household';
+    return nearIdentifier(a.identifiers, b.identifiers);
   },
 });
+
+/** Identifier values too short to tell a typo from a different id (a 3-character id is one edit from hundreds). */
+const MIN_NEAR_IDENTIFIER_LENGTH = 6;
+
+function nearIdentifier(xs: readonly string[], ys: readonly string[]): 'one-substitution' | 'transposition' | 'different' {
+  let transposed = false;
+  for (const x of xs) {
+    if (x.length < MIN_NEAR_IDENTIFIER_LENGTH) continue;
+    for (const y of ys) {
+      if (y.length !== x.length) continue;
+      if (onlyDifference(x, y) >= 0) return 'one-substitution';
+      if (!transposed && adjacentSwap(x, y)) transposed = true;
+    }
+  }
+  return transposed ? 'transposition' : 'different';
+}
+
 
 export const COMPARISONS = { given, middle, family, birthDate, sex, suffix, address, phone, email, identifier } as const;
 

@@ -12,7 +12,10 @@ export interface Candidate {
   memberUuid: string;
   memberId: string;
   person: NormalizedPerson;
+  /** The card's values reached this member (member id, coverage id or subscriber id). */
   cardHit: boolean;
+  /** One of those values is this member's own member number, held by no one else: a personal card (member-index.ts). */
+  cardPersonal?: boolean;
 }
 
 /** Levels of the fields that tell household members apart, good enough to auto-match on. */
@@ -32,11 +35,12 @@ const SAME_HOME = new Set(['street-and-zip', 'street-near-and-zip', 'street']);
 const SAME_AREA = new Set([...SAME_HOME, 'zip', 'locality']);
 
 /**
- * Agreement on current contact data, which a namesake elsewhere does not share. The card's subscriber id does
- * not count: every relative on the contract presents it.
+ * Evidence a namesake does not share: current contact data (the same street line, phone or e-mail), or the
+ * person's own member number on the card (`personal`: it reached this member alone and is no one's subscriber
+ * id). The subscriber id does not count: every relative on the contract presents it.
  */
-function contactCorroborates(vector: ComparisonVector): boolean {
-  return SAME_HOME.has(vector.address) || vector.phone === 'exact' || vector.email === 'exact';
+function corroborated(vector: ComparisonVector): boolean {
+  return SAME_HOME.has(vector.address) || vector.phone === 'exact' || vector.email === 'exact' || vector.identifier === 'personal';
 }
 
 /**
@@ -45,37 +49,46 @@ function contactCorroborates(vector: ComparisonVector): boolean {
  * only when the person-level fields themselves confirm it. The first name confirms when it is
  *  - exact, near-exact (Jaro–Winkler ≥ 0.92) or one typo away (`one-edit` excludes a substituted, added or
  *    dropped first letter: twins are often given rhyming names, Eva and Ava, which look exactly like that typo);
- *  - a nickname of the other (Bill, William) with current contact data or the middle name agreeing: two formal
+ *  - a nickname of the other (Bill, William) with corroboration or the middle name agreeing: two formal
  *    names of one nickname cluster (Mary and Marie, Jack and Jackson) are also how twins are named;
  *  - alike in sound or spelling only (`phonetic`, `similar`: a mangled typo) with the birth date exact and
  *    the middle name agreeing — twins seldom share a middle name;
- *  - the other's middle name, with the birth date exact and contact data agreeing;
+ *  - the other's middle name, with the birth date exact and corroboration;
  *  - given and family names written in each other's places (both levels say so), with the birth date exact
  *    and the two at least in the same area.
- * A different first name with everything else agreeing *is* a twin, and never confirms. The birth date confirms when it is exact, or
- * transposed, one digit, one year or exactly ten years off *and* current contact data (the same street line,
- * phone or e-mail — not the shared subscriber card) corroborates it. Sex and generational suffix must not
- * contradict. Anything else at a high score goes to a reviewer.
+ * A different first name with everything else agreeing *is* a twin, and never confirms. The birth date confirms
+ * when it is exact, or transposed, one digit, one year or exactly ten years off *and* corroborated. Sex and
+ * generational suffix must not contradict. Anything else at a high score goes to a reviewer.
+ *
+ * Corroboration guards against namesakes, strangers who happen to share a name and nearly a birth date; a
+ * personal member number does that as well as a street line. It does not guard against relatives — a twin or
+ * a Jr who presents the family's cards by mistake carries the member's number too — so it relaxes none of the
+ * first-name or generation checks, which are what tell relatives apart. A card one digit off never
+ * corroborates: twins are often issued consecutive numbers.
  */
 export function identityConfirmed(vector: ComparisonVector): boolean {
   const birthDateExact = vector.birthDate === EXACT_BIRTH_DATE;
-  const contact = contactCorroborates(vector);
-  const birthDateConfirms = birthDateExact || (NEAR_BIRTH_DATE.has(vector.birthDate) && contact);
+  const corroborates = corroborated(vector);
+  const birthDateConfirms = birthDateExact || (NEAR_BIRTH_DATE.has(vector.birthDate) && corroborates);
   const givenConfirms =
     CONFIRMING_GIVEN.has(vector.given) ||
-    (vector.given === 'nickname' && (contact || MIDDLE_AGREES.has(vector.middle))) ||
+    (vector.given === 'nickname' && (corroborates || MIDDLE_AGREES.has(vector.middle))) ||
     (LOOKALIKE_GIVEN.has(vector.given) && birthDateExact && MIDDLE_AGREES.has(vector.middle)) ||
-    (vector.given === 'swapped' && birthDateExact && (contact || (vector.family === 'exchanged' && SAME_AREA.has(vector.address))));
+    (vector.given === 'swapped' && birthDateExact && (corroborates || (vector.family === 'exchanged' && SAME_AREA.has(vector.address))));
   return givenConfirms && birthDateConfirms && vector.sex !== 'different' && vector.suffix !== 'different';
 }
 
 /**
- * Field-by-field comparison of the query with a candidate. Identifier agreement is the card lookup's verdict:
- * the card's values reached this member (member id, coverage id or subscriber id) or they did not.
+ * Field-by-field comparison of the query with a candidate. An exact identifier is the card lookup's verdict —
+ * the card's values reached this member, alone (`personal`) or with others (`household`) — since the lookup
+ * also sees coverages; otherwise the candidate's own values decide whether the card is one slip away.
  */
 export function compareCandidate(query: NormalizedPerson, candidate: Candidate): ComparisonVector {
   const vector = compareRecords(query, candidate.person);
-  if (query.identifiers.length > 0) vector.identifier = candidate.cardHit ? 'exact' : 'different';
+  if (query.identifiers.length > 0) {
+    if (candidate.cardHit) vector.identifier = candidate.cardPersonal ? 'personal' : 'household';
+    else if (vector.identifier !== 'one-substitution' && vector.identifier !== 'transposition') vector.identifier = 'different';
+  }
   return vector;
 }
 
@@ -84,7 +97,7 @@ export function scoreCandidates(model: MatchModel, query: NormalizedPerson, cand
   const unique = new Map<string, Candidate>();
   for (const c of candidates) {
     const seen = unique.get(c.memberUuid);
-    unique.set(c.memberUuid, seen ? { ...seen, cardHit: seen.cardHit || c.cardHit } : c);
+    unique.set(c.memberUuid, seen ? { ...seen, cardHit: seen.cardHit || c.cardHit, cardPersonal: Boolean(seen.cardPersonal || c.cardPersonal) } : c);
   }
   return [...unique.values()]
     .map((c) => {

@@ -53,6 +53,14 @@ export interface FieldExplanation {
  */
 export const HOUSEHOLD_FIELDS: ReadonlySet<Field> = new Set<Field>(['family', 'address', 'phone', 'email', 'identifier']);
 
+/**
+ * A household field's level that is nonetheless the person's own: a card value no other member holds. It is
+ * summed like a person-level field rather than folded into the household's one agreement.
+ */
+function sharedByHousehold(field: Field, level: string): boolean {
+  return HOUSEHOLD_FIELDS.has(field) && !(field === 'identifier' && level === 'personal');
+}
+
 export interface Score {
   /** Sum of the prior log-odds and all field weights, in bits. */
   matchWeight: number;
@@ -95,14 +103,14 @@ export function score(parameters: ModelParameters, vector: ComparisonVector, que
     if (level === 'exact' && field === 'given') weight += tfAdjustment(parameters, 'given', query.given);
     const entry: FieldExplanation = { field, level, weight: Math.round(weight * 100) / 100 };
     explanation.push(entry);
-    if (HOUSEHOLD_FIELDS.has(field) && weight > 0) {
+    if (sharedByHousehold(field, level) && weight > 0) {
       if (!strongestHousehold || weight > strongestHousehold.weight) strongestHousehold = entry;
       continue;
     }
     matchWeight += weight;
   }
   for (const entry of explanation) {
-    if (!HOUSEHOLD_FIELDS.has(entry.field) || entry.weight <= 0) continue;
+    if (!sharedByHousehold(entry.field, entry.level) || entry.weight <= 0) continue;
     if (entry === strongestHousehold) matchWeight += entry.weight;
     else entry.discounted = true;
   }

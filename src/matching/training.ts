@@ -52,7 +52,7 @@ export function initialM(): LevelProbabilities {
     address: { 'street-and-zip': 0.6, 'street-near-and-zip': 0.05, street: 0.05, zip: 0.08, locality: 0.04, 'zip-near': 0.02, different: 0.16 },
     phone: { exact: 0.7, different: 0.3 },
     email: { exact: 0.7, different: 0.3 },
-    identifier: { exact: 0.8, different: 0.2 },
+    identifier: { personal: 0.5, household: 0.3, 'one-substitution': 0.03, transposition: 0.02, different: 0.15 },
   };
   return guess as LevelProbabilities;
 }

@@ -13,7 +13,7 @@ export function memberIndexCandidates(db: DbOrTx, blockCap: number): CandidateSo
       const lookups = await findCandidateMembersBatch(db, queries, blockCap);
       return lookups.map((lookup) => ({
         oversizedKeys: lookup.oversizedKeys,
-        candidates: lookup.members.map((m) => ({ memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit })),
+        candidates: lookup.members.map((m) => ({ memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit, cardPersonal: m.cardPersonal })),
       }));
     },
   };

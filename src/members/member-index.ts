@@ -16,7 +16,8 @@ export interface CandidateMember {
 }
 
 export interface CandidateLookup {
-  members: (CandidateMember & { cardHit: boolean })[];
+  /** `cardHit`: the card's values reached the member; `cardPersonal`: one of them reached it alone. */
+  members: (CandidateMember & { cardHit: boolean; cardPersonal: boolean })[];
   /** Keys whose block exceeded the cap and was skipped, never scanned. */
   oversizedKeys: string[];
 }
@@ -64,6 +65,19 @@ const candidateColumns = sql`
      UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers`;
 
 /**
+ * Every card value a candidate holds (subscriber ids, coverage ids, other member identifiers; its member id is
+ * read anyway), so a card one slip away can be recognised. Only read when some query of the batch carries a
+ * card: identifier-less requests pay nothing for it. Two statement texts, each prepared once.
+ */
+function cardValuesColumn(wanted: boolean) {
+  if (!wanted) return sql`NULL::text[] AS card_values`;
+  return sql`ARRAY(
+    SELECT c.subscriber_id FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
+    UNION SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
+    UNION SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) AS card_values`;
+}
+
+/**
  * Candidate retrieval in one round trip, for one query or a batch of them (a batch chunk asks for all its
  * rows at once): the members sharing a blocking key with each query, united with the members its card
  * identifiers reach (our member id, a coverage id or a subscriber id; identifier systems are not compared,
@@ -75,8 +89,12 @@ const candidateColumns = sql`
  * request into a table scan, and a block is read once however many of the batch's queries share it. At most MAX_CARD_CANDIDATES members per query come from card data.
  * A member several queries share is read once.
  *
- * Candidates come without their identifiers: whether the card agrees with a candidate is exactly whether the
- * card lookup reached it (`cardHit`), and fetching every candidate's coverages would triple the pages read.
+ * Whether the card agrees exactly with a candidate is whether the card lookup reached it (`cardHit`). It is
+ * the person's own card (`cardPersonal`) when a value reached it as its member number (our member id or
+ * another member identifier), reached no other member, and is no coverage's subscriber id: a subscriber id
+ * names a contract, which a relative who is not our member may present (half the plans print the
+ * subscriber's member number as the subscriber id, and a household whose other members left the index looks
+ * like one person). Candidates carry their card values only when a query has a card (cardValuesColumn).
  */
 export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly CandidateQuery[], blockCap: number): Promise<CandidateLookup[]> {
   const keyQuery: number[] = [];
@@ -104,35 +122,40 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
     ),
     cards AS (SELECT * FROM unnest(${cardQuery}::int[], ${cardValue}::text[]) AS c(q, value)),
     card AS (
-      SELECT q, member_uuid FROM (
-        SELECT q, member_uuid, row_number() OVER (PARTITION BY q) AS r FROM (
-          SELECT c.q, x.member_uuid FROM cards c CROSS JOIN LATERAL (
-            SELECT id AS member_uuid FROM members WHERE member_id = c.value
-            UNION SELECT member_uuid FROM member_identifiers WHERE value = c.value
-            UNION SELECT member_uuid FROM coverages WHERE coverage_id = c.value
-            UNION SELECT member_uuid FROM coverages WHERE subscriber_id = c.value) x
-          GROUP BY c.q, x.member_uuid) hits) numbered
+      SELECT q, member_uuid, bool_or(personal) AS personal FROM (
+        SELECT q, member_uuid, dense_rank() OVER (PARTITION BY q ORDER BY member_uuid) AS r,
+          by_number AND count(*) OVER per_value = 1 AND NOT bool_or(by_subscriber) OVER per_value AS personal
+        FROM (
+          SELECT c.q, c.value, x.member_uuid, bool_or(x.by_number) AS by_number, bool_or(x.by_subscriber) AS by_subscriber
+          FROM cards c CROSS JOIN LATERAL (
+            SELECT id AS member_uuid, true AS by_number, false AS by_subscriber FROM members WHERE member_id = c.value
+            UNION ALL SELECT member_uuid, true, false FROM member_identifiers WHERE value = c.value
+            UNION ALL SELECT member_uuid, false, false FROM coverages WHERE coverage_id = c.value
+            UNION ALL SELECT member_uuid, false, true FROM coverages WHERE subscriber_id = c.value) x
+          GROUP BY c.q, c.value, x.member_uuid) hits
+        WINDOW per_value AS (PARTITION BY q, value)) numbered
       WHERE r <= ${MAX_CARD_CANDIDATES}
+      GROUP BY q, member_uuid
     ),
     picked AS MATERIALIZED (
-      SELECT q, member_uuid, bool_or(card_hit) AS card_hit FROM (
-        SELECT q, member_uuid, true AS card_hit FROM card
+      SELECT q, member_uuid, bool_or(card_hit) AS card_hit, bool_or(card_personal) AS card_personal FROM (
+        SELECT q, member_uuid, true AS card_hit, personal AS card_personal FROM card
         UNION ALL
-        SELECT w.q, unnest(b.members), false FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) <= ${blockCap}
+        SELECT w.q, unnest(b.members), false, false FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) <= ${blockCap}
       ) u GROUP BY q, member_uuid
     ),
     fetched AS MATERIALIZED (
       SELECT m.* FROM (SELECT DISTINCT member_uuid FROM picked) d
-      CROSS JOIN LATERAL (SELECT ${demographicColumns} FROM members m WHERE m.id = d.member_uuid) m
+      CROSS JOIN LATERAL (SELECT ${demographicColumns}, ${cardValuesColumn(cardValue.length > 0)} FROM members m WHERE m.id = d.member_uuid) m
     )
-    SELECT p.q, f.*, p.card_hit, NULL::text[] AS oversized FROM picked p JOIN fetched f ON f.id = p.member_uuid
+    SELECT p.q, f.*, p.card_hit, p.card_personal, NULL::text[] AS oversized FROM picked p JOIN fetched f ON f.id = p.member_uuid
     UNION ALL
-    SELECT w.q, NULL, NULL, NULL, NULL, false, array_agg(w.key) FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) > ${blockCap} GROUP BY w.q`.execute(db);
+    SELECT w.q, NULL, NULL, NULL, NULL, NULL, false, false, array_agg(w.key) FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) > ${blockCap} GROUP BY w.q`.execute(db);
   const lookups: CandidateLookup[] = queries.map(() => ({ members: [], oversizedKeys: [] }));
   for (const row of rows.rows) {
     const lookup = lookups[row.q]!;
     if (row.id === null) lookup.oversizedKeys = row.oversized ?? [];
-    else lookup.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit });
+    else lookup.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit, cardPersonal: row.card_personal });
   }
   return lookups;
 }
@@ -151,13 +174,15 @@ interface ScoringRow {
   member_id: string;
   match_profile: unknown;
   stale_fields: Omit<CandidateRow, 'id' | 'member_id' | 'match_profile' | 'identifiers' | 'card_hit' | 'oversized'> | null;
+  card_values: string[] | null;
   card_hit: boolean;
+  card_personal: boolean;
   oversized: string[] | null;
 }
 
 function toScoringCandidate(r: ScoringRow): CandidateMember {
-  if (r.stale_fields) return toCandidate({ ...r.stale_fields, id: r.id, member_id: r.member_id, match_profile: r.match_profile, identifiers: null, card_hit: r.card_hit, oversized: null });
-  return { memberUuid: r.id!, memberId: r.member_id, profile: r.match_profile, fields: { identifiers: [r.member_id] } };
+  if (r.stale_fields) return toCandidate({ ...r.stale_fields, id: r.id, member_id: r.member_id, match_profile: r.match_profile, identifiers: r.card_values, card_hit: r.card_hit, oversized: null });
+  return { memberUuid: r.id!, memberId: r.member_id, profile: r.match_profile, fields: { identifiers: [r.member_id, ...(r.card_values ?? [])] } };
 }
 
 function toCandidate(r: CandidateRow): CandidateMember {

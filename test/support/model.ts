@@ -14,7 +14,7 @@ const fields: ModelParameters['fields'] = {
   address: { 'street-and-zip': { m: 0.7, u: 0.0005 }, zip: { m: 0.1, u: 0.01 }, different: { m: 0.2, u: 0.9895 } },
   phone: { exact: { m: 0.7, u: 0.0005 }, different: { m: 0.3, u: 0.9995 } },
   email: { exact: { m: 0.7, u: 0.0001 }, different: { m: 0.3, u: 0.9999 } },
-  identifier: { exact: { m: 0.8, u: 0.0005 }, different: { m: 0.2, u: 0.9995 } },
+  identifier: { personal: { m: 0.5, u: 0.00001 }, household: { m: 0.3, u: 0.0005 }, 'one-substitution': { m: 0.03, u: 0.001 }, transposition: { m: 0.02, u: 0.0005 }, different: { m: 0.15, u: 0.998 } },
 };
 
 export const handSetModel: MatchModel = {

@@ -17,12 +17,17 @@ import { createRng } from '../synth/random.js';
  * - `roster.csv`: one row per original record (`rec-N-org`), member id `rec-N`, coverage `cov-N`,
  *   relationship self, no gender (FEBRL has none), the SSN-like `soc_sec_id` as subscriber id.
  * - `queries.ndjson`: one `$member-match` request per duplicate (`rec-N-dup-k`), built from the duplicate's own
- *   fields. The card carries an id we never issued: `soc_sec_id` is kept out of the request, because an exact
- *   key would turn record linkage into a lookup. Gender is `unknown` (HRex requires one).
+ *   fields. The card's subscriber id is the duplicate's own `soc_sec_id` — FEBRL corrupts it like any other
+ *   field (a digit substituted, two transposed), so it is evidence, not a key — and its member id field (MB)
+ *   one we never issued, as when a partner copies a number we cannot place. This mirrors how a new payer sends
+ *   the old card. `identifier: false` keeps `soc_sec_id` out of the request (the card then carries only the
+ *   never-issued id), for measuring demographics alone. Gender is `unknown` (HRex requires one).
  * - `truth.csv`: each query's original (`rec-N`); the hazard column lists which fields of the duplicate differ
  *   from its original (`given-differs+dob-differs`), or `exact`.
  *
- * FEBRL has no non-members: every duplicate has its original in the file, so every truth row names a member.
+ * FEBRL has no non-members: every duplicate has its original in the file. `holdOut` (a fraction, seeded) leaves
+ * that share of originals out of the roster, so their duplicates become queries for people who are not our
+ * members (truth names no member) — the issue-12 held-out set has about 20 % of those.
  *
  * Records the importer or the request parser cannot take are skipped and counted, never patched with
  * placeholders: an original without a given name, family name or valid birth date cannot be imported (and
@@ -47,8 +52,10 @@ interface FebrlRecord {
 export interface FebrlSummary {
   /** Roster rows written (originals that import). */
   index: number;
-  /** Queries written (duplicates that parse and whose original is in the index). */
+  /** Queries written (duplicates that parse and whose original is in the index or held out). */
   queries: number;
+  /** Of those, queries for held-out originals: people who are not our members. */
+  nonMemberQueries: number;
   /** Records left out, originals and duplicates together. */
   skipped: number;
   /** Why records were left out, by reason. */
@@ -135,12 +142,32 @@ function differences(dup: FebrlRecord, org: FebrlRecord): string {
   return tags.length > 0 ? tags.join('+') : 'exact';
 }
 
+/** How the duplicate's `soc_sec_id` differs from its original's, for the hazard column (only when it is sent). */
+function identifierDifference(dup: FebrlRecord, org: FebrlRecord): string {
+  if (dup.socSecId === org.socSecId) return 'id-exact';
+  if (!dup.socSecId) return 'missing-id';
+  return 'id-differs';
+}
+
 function count(map: Record<string, number>, reason: string): void {
   map[reason] = (map[reason] ?? 0) + 1;
 }
 
-export async function febrlToEvaluationFiles(csvPath: string, outDir: string): Promise<FebrlSummary> {
+export interface FebrlOptions {
+  /** Send each duplicate's `soc_sec_id` as the card's subscriber id (default true). */
+  identifier?: boolean;
+  /** Share of originals left out of the roster, their duplicates becoming non-member queries (default 0). */
+  holdOut?: number;
+}
+
+export async function febrlToEvaluationFiles(csvPath: string, outDir: string, options: FebrlOptions = {}): Promise<FebrlSummary> {
+  const sendIdentifier = options.identifier ?? true;
+  const holdOut = options.holdOut ?? 0;
+  if (!(holdOut >= 0 && holdOut < 1)) throw new Error('holdOut must be a fraction in [0, 1)');
   const records = await readFebrl(csvPath);
+  // Its own stream, so the card ids below are the same whether or not originals are held out.
+  const holdOutRng = createRng('febrl-hold-out');
+  const heldOut = new Map<string, FebrlRecord>();
   const skippedBy: Record<string, number> = {};
   await mkdir(outDir, { recursive: true });
 
@@ -159,6 +186,10 @@ export async function febrlToEvaluationFiles(csvPath: string, outDir: string): P
         count(skippedBy, 'original-not-importable');
         continue;
       }
+      if (holdOut > 0 && holdOutRng.chance(holdOut)) {
+        heldOut.set(m[1] as string, r);
+        continue;
+      }
       originals.set(m[1] as string, r);
       await roster.write(rosterLine(row));
       index++;
@@ -172,6 +203,7 @@ export async function febrlToEvaluationFiles(csvPath: string, outDir: string): P
   // Card ids that are surely not ours (member ids here are `rec-N`); seeded so the files are reproducible.
   const rng = createRng('febrl-cards');
   let written = 0;
+  let nonMemberQueries = 0;
   try {
     await truth.write(TRUTH_HEADER);
     for (const r of records) {
@@ -180,7 +212,8 @@ export async function febrlToEvaluationFiles(csvPath: string, outDir: string): P
         if (!r.id.endsWith('-org')) count(skippedBy, 'unrecognised-id');
         continue;
       }
-      const original = originals.get(m[1] as string);
+      const original = originals.get(m[1] as string) ?? heldOut.get(m[1] as string);
+      const isMember = originals.has(m[1] as string);
       const birthDate = febrlDate(r.dateOfBirth);
       if (!original) {
         count(skippedBy, 'duplicate-of-skipped-original');
@@ -206,16 +239,21 @@ export async function febrlToEvaluationFiles(csvPath: string, outDir: string): P
         email: null,
       };
       const id = `q${String(written + 1).padStart(7, '0')}`;
-      const card = { identifier: `F${String(rng.int(0, 999_999_999)).padStart(9, '0')}` };
+      const card = {
+        identifier: `F${String(rng.int(0, 999_999_999)).padStart(9, '0')}`,
+        subscriberId: sendIdentifier && r.socSecId ? r.socSecId : undefined,
+      };
       const parameters = memberMatchParameters(person, card, `NP${String(written + 1).padStart(8, '0')}`);
-      const row: TruthRow = { queryId: id, memberId: m[1] as string, hazard: differences(r, original) };
+      const hazard = [...(isMember ? [] : ['nonmember-held-out']), differences(r, original), ...(sendIdentifier ? [identifierDifference(r, original)] : [])].join('+');
+      const row: TruthRow = { queryId: id, memberId: isMember ? (m[1] as string) : null, hazard };
       await queries.write(queryLine({ id, parameters }));
       await truth.write(truthLine(row));
       written++;
+      if (!isMember) nonMemberQueries++;
     }
   } finally {
     await Promise.all([queries.close(), truth.close()]);
   }
   const skipped = Object.values(skippedBy).reduce((a, b) => a + b, 0);
-  return { index, queries: written, skipped, skippedBy };
+  return { index, queries: written, nonMemberQueries, skipped, skippedBy };
 }

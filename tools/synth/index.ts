@@ -193,8 +193,12 @@ function strangerOf(rng: Rng, serials: Serials): { person: Person; household: Ho
   return { person: rng.pick(household.members), household };
 }
 
-/** One digit of an id mistyped. */
+/** One digit of an id mistyped, or two neighbouring digits swapped (when they differ). */
 function cardTypo(rng: Rng, id: string): string {
+  if (rng.chance(0.5)) {
+    const at = rng.int(1, id.length - 2);
+    if (id[at] !== id[at + 1]) return id.slice(0, at) + id[at + 1] + id[at] + id.slice(at + 2);
+  }
   const at = rng.int(1, id.length - 1);
   let digit = String(rng.int(0, 9));
   while (digit === id[at]) digit = String(rng.int(0, 9));
