@@ -1,5 +1,5 @@
 /**
- * npm run bench:member-match [-- --members N] [--queries Q] [--rate R] [--duration S] [--processes 1,2] [--warmup S] [--unthrottled S]
+ * npm run bench:member-match [-- --members N] [--queries Q] [--rate R] [--duration S] [--processes 1,2] [--warmup S] [--unthrottled S] [--lockstep]
  *
  * autocannon against a real server (its own process) over a synthetic index (default 1,000,000 members,
  * replaying Q (default 5,000) of the 100,000 synthetic queries that bench:batch uses too,
@@ -15,6 +15,11 @@
  * request bodies with the same connections and duration (bench/baseline.ts) and prints each unthrottled
  * figure's ratio to it.
  *
+ * Each of the 10 connections starts at its own place in the query list (bench/baseline.ts staggeredClients), so
+ * concurrent requests are about different people, as a partner's traffic is; `--lockstep` starts them all at the
+ * first query, in step (ten requests about one person at once: they queue on that person's link row), as the
+ * bench did before 2026-12-07.
+ *
  * The index is loaded into a scratch database named after the roster's content (as `member-match eval`
  * does), so a second run reuses it; the synthetic files live in bench/out/.
  */
@@ -24,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { bareRequestsPerSecond, printLoad, printMachine, ratioLine } from './baseline.js';
+import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, staggeredClients } from './baseline.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
@@ -36,6 +41,7 @@ const { values } = parseArgs({
   options: {
     members: { type: 'string', default: '1000000' },
     queries: { type: 'string', default: '5000' },
+    lockstep: { type: 'boolean', default: false },
     rate: { type: 'string', default: '100' },
     duration: { type: 'string', default: '30' },
     processes: { type: 'string', default: '1' },
@@ -48,6 +54,8 @@ const { values } = parseArgs({
 });
 const members = Number(values.members);
 const queryCount = Number(values.queries);
+/** Every connection walks the request list from the start, in step (the behaviour before 2026-12-07). */
+const lockstep = values.lockstep === true;
 const rate = Number(values.rate);
 const duration = Number(values.duration);
 const processCounts = values.processes.split(',').map(Number);
@@ -192,9 +200,9 @@ async function main(): Promise<void> {
 
       // Warm-up: JIT, pools, and the page cache (a 1M-member index is ~3 GB on disk; this machine's kernel
       // reclaims idle page cache, so the first requests after a pause read from disk).
-      report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, requests }));
+      report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, requests, ...staggeredClients(requests, connections, lockstep) }));
       if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
-      const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, requests });
+      const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, requests, ...staggeredClients(requests, connections, lockstep) });
       report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
       unthrottled.push({ processes, result });
       if (values.metadata) {
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
       child = undefined;
     }
     // The same bodies to a bare Express endpoint, same connections and duration (the token header is sent too).
-    const bare = await bareRequestsPerSecond(requests, headers, connections, unthrottledSeconds);
+    const bare = await bareRequestsPerSecond(requests, headers, connections, unthrottledSeconds, lockstep);
     report(`bare Express, same bodies, unthrottled, ${connections} connections, ${unthrottledSeconds} s`, bare);
     for (const { processes, result } of unthrottled) {
       console.log(ratioLine(`member-match unthrottled, ${processes} API process${processes === 1 ? '' : 'es'}`, result.requests.average, bare.requests.average, 'req/s'));

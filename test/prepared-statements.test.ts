@@ -25,4 +25,23 @@ describe('prepared statements', () => {
       expect(prepared.rows.some((r) => r.statement.includes('AS two'))).toBe(true);
     });
   });
+
+  it('plans them once: the lookup runs on its generic plan, never re-planned with each call’s values', async () => {
+    // Left to its heuristic Postgres kept choosing a custom plan — planning at every call — for the lookup,
+    // whose generic plan it misjudged (arrays of unknown length); planning cost more than running it.
+    await tdb.db.connection().execute(async (conn) => {
+      for (let i = 0; i < 8; i += 1) {
+        const query = { blockKeys: [`dob:1980-01-0${i + 1}`, 'nm:SMT|JN'], cardValues: i % 2 ? ['X123456'] : [] };
+        await findCandidateMembersBatch(conn, [query, query], 50);
+      }
+      const plans = await sql<{ generic_plans: string; custom_plans: string }>`
+        SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%WITH wanted AS%'`.execute(conn);
+      // Two texts (with and without the candidates' card values), each executed four times.
+      expect(plans.rows).toHaveLength(2);
+      for (const row of plans.rows) {
+        expect(Number(row.custom_plans)).toBe(0);
+        expect(Number(row.generic_plans)).toBeGreaterThanOrEqual(4); // plus the previous test's calls on this connection
+      }
+    });
+  });
 });

@@ -40,7 +40,10 @@ function prepareMarkedStatements(client: pg.PoolClient): void {
 }
 
 export function createDb(databaseUrl: string, poolSize = 10): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  // Named prepared statements (PREPARED_STATEMENT) are planned once: left to its heuristic, Postgres kept
+  // re-planning the candidate lookup with each call's values (a custom plan at every bind), which cost more than
+  // running it. The setting touches named statements only; kysely's other statements are unnamed, planned per call.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, options: '-c plan_cache_mode=force_generic_plan' });
   // An idle connection dropped by the server (restart, failover) must not crash the process: the pool
   // discards it and the next query opens a new one.
   pool.on('error', () => undefined);

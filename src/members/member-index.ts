@@ -71,10 +71,10 @@ const candidateColumns = sql`
  */
 function cardValuesColumn(wanted: boolean) {
   if (!wanted) return sql`NULL::text[] AS card_values`;
+  // One probe of each table (a coverage yields both of its ids); duplicates are harmless to the comparison.
   return sql`ARRAY(
-    SELECT c.subscriber_id FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
-    UNION SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
-    UNION SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) AS card_values`;
+    SELECT v FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v) WHERE c.member_uuid = m.id AND v IS NOT NULL
+    UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) AS card_values`;
 }
 
 /**
