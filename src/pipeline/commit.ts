@@ -1,5 +1,5 @@
 import { appendAuditEvents, type AuditEvent } from '../audit/audit-trail.js';
-import type { Tx } from '../db/database.js';
+import type { Db, Tx } from '../db/database.js';
 import { saveLink } from '../links/member-links.js';
 import { reviewCasesOpened } from '../metrics.js';
 import { openCase } from '../review/review-cases.js';
@@ -24,14 +24,7 @@ export interface CommitOptions {
  * caller's transaction, so an effect never exists without the event that records it.
  */
 export async function commitPlans(trx: Tx, authority: Authority, batch: PlannedBatch, options: CommitOptions): Promise<void> {
-  const events: AuditEvent[] = batch.alerts.map((alert) => ({
-    requestId: options.requestId,
-    actor: authority.actor,
-    operation: 'security-alert',
-    outcome: 'failure',
-    reasonCode: alert.reasonCode,
-    details: alert.details,
-  }));
+  const events = alertEvents(authority, batch, options);
   for (const [index, plan] of batch.plans.entries()) {
     const { newCase, link } = plan.effects;
     if (newCase) {
@@ -49,4 +42,37 @@ export async function commitPlans(trx: Tx, authority: Authority, batch: PlannedB
     if (event) events.push(event);
   }
   await appendAuditEvents(trx, events);
+}
+
+/** The most events one INSERT statement carries (appendAuditEvents splits larger sets, in a transaction). */
+const EVENTS_PER_STATEMENT = 1_000;
+
+/**
+ * commitPlans in a transaction of its own — except when no plan has an effect to write (a no-match, a pending
+ * review answered from its case, a refusal): then the audit events are the only rows, and one INSERT of them is
+ * atomic by itself. That spares every such request the BEGIN and COMMIT round trips.
+ */
+export async function commitPlansAtomically(db: Db, authority: Authority, batch: PlannedBatch, options: CommitOptions): Promise<void> {
+  const effectless = batch.plans.every((plan) => !plan.effects.newCase && !plan.effects.link);
+  if (effectless && batch.alerts.length + batch.plans.length <= EVENTS_PER_STATEMENT) {
+    const events = alertEvents(authority, batch, options);
+    for (const [index, plan] of batch.plans.entries()) {
+      const event = options.auditEvent(plan, index);
+      if (event) events.push(event);
+    }
+    await appendAuditEvents(db, events);
+    return;
+  }
+  await db.transaction().execute((trx) => commitPlans(trx, authority, batch, options));
+}
+
+function alertEvents(authority: Authority, batch: PlannedBatch, options: CommitOptions): AuditEvent[] {
+  return batch.alerts.map((alert) => ({
+    requestId: options.requestId,
+    actor: authority.actor,
+    operation: 'security-alert',
+    outcome: 'failure',
+    reasonCode: alert.reasonCode,
+    details: alert.details,
+  }));
 }

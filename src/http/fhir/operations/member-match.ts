@@ -5,7 +5,7 @@ import { AppError, BusinessRuleError, NotFoundError, ReviewPendingError, TooMany
 import { offeredPerson, parseMemberMatchRequest, type MemberMatchRequest } from '../../../fhir/member-match-request.js';
 import { memberMatchResponse } from '../../../fhir/resources.js';
 import { authorityOf } from '../../../pipeline/authority.js';
-import { commitPlans } from '../../../pipeline/commit.js';
+import { commitPlansAtomically } from '../../../pipeline/commit.js';
 import { planMatches, type PipelineDeps } from '../../../pipeline/plan.js';
 import type { Door, MatchInput, MatchPlan } from '../../../pipeline/types.js';
 import { findCase } from '../../../review/review-cases.js';
@@ -73,15 +73,13 @@ async function runPipeline(
   const answer = answerFor(deps.config, plan, respondAsync);
   audit.consentDecision = plan.consentDecision ?? audit.consentDecision;
   audit.memberRef = plan.member?.memberUuid;
-  await deps.db.transaction().execute((trx) =>
-    commitPlans(trx, authority, batch, {
-      requestId: audit.requestId,
-      auditEvent: (committed) => {
-        Object.assign(audit.details, committed.details);
-        return requestAuditEvent(audit, answer.audit);
-      },
-    }),
-  );
+  await commitPlansAtomically(deps.db, authority, batch, {
+    requestId: audit.requestId,
+    auditEvent: (committed) => {
+      Object.assign(audit.details, committed.details);
+      return requestAuditEvent(audit, answer.audit);
+    },
+  });
   audit.written = true;
   // Built after the commit: a new review case's id is known only now.
   const { result, error } = answer.respond();
