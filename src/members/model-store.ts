@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { sql } from 'kysely';
-import type { Db, DbOrTx } from '../db/database.js';
+import { PREPARED_STATEMENT, type Db, type DbOrTx } from '../db/database.js';
 import { projectFile } from '../project-files.js';
 import type { ModelDiagnostics } from '../matching/diagnostics.js';
 import { validateParameters, type MatchModel, type ModelParameters } from '../matching/model.js';
@@ -125,6 +125,7 @@ export async function createModelProvider(db: Db, options: ModelProviderOptions 
       .selectFrom('match_models')
       .select(['version', sql<ModelParameters | null>`CASE WHEN version = ${model.version} THEN NULL ELSE parameters END`.as('parameters')])
       .where('active', '=', true)
+      .modifyEnd(sql.raw(PREPARED_STATEMENT)) // on every request
       .executeTakeFirst();
     if (row?.parameters && row.version !== model.version) {
       model = { version: row.version, parameters: row.parameters };

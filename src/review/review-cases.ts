@@ -1,7 +1,7 @@
 import { sql, type Selectable, type UpdateObject } from 'kysely';
 import type { Database, ReviewCasesTable } from '../db/schema.js';
 import type { SystemValue } from '../shared/system-value.js';
-import type { DbOrTx } from '../db/database.js';
+import { PREPARED_STATEMENT, type DbOrTx } from '../db/database.js';
 import type { ScoredCandidate } from '../matching/decision.js';
 import type { PersonFields } from '../matching/record.js';
 
@@ -109,12 +109,14 @@ export async function findCaseByRequest(db: DbOrTx, organization: SystemValue, r
 /** The cases this organisation's requests already have, by request key (a batch chunk asks for all its rows at once). */
 export async function findCasesByRequests(db: DbOrTx, organization: SystemValue, requestKeys: readonly string[]): Promise<Map<string, ReviewCase>> {
   if (requestKeys.length === 0) return new Map();
+  // On every partner request: prepared (its columns named, so a migration that adds one cannot break it).
   const rows = await db
     .selectFrom('review_cases')
-    .selectAll()
+    .select(CASE_COLUMNS)
     .where('partner_org_system', '=', organization.system)
     .where('partner_org_value', '=', organization.value)
     .where('request_key', '=', sql<string>`any(${[...new Set(requestKeys)]}::text[])`)
+    .modifyEnd(sql.raw(PREPARED_STATEMENT))
     .execute();
   return new Map(rows.map((row) => [row.request_key, toCase(row)]));
 }
@@ -261,6 +263,14 @@ export async function reopenCase(db: DbOrTx, id: string, expectedVersion: number
 }
 
 type CaseRow = Selectable<ReviewCasesTable>;
+
+/** Every column of a case, named (a prepared `SELECT *` would break when a migration adds one). */
+const CASE_COLUMNS = [
+  'id', 'status', 'reason', 'partner_client_id', 'partner_org_system', 'partner_org_value', 'request_key', 'offered',
+  'link_request', 'candidates', 'model_version', 'best_probability', 'priority', 'sla_due_at', 'lease_owner',
+  'lease_expires_at', 'decision', 'decided_member_uuid', 'decided_by', 'decision_reason', 'decided_at', 'version',
+  'high_risk', 'confirmed_by', 'batch_job_id', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof CaseRow)[];
 
 function toCase(row: CaseRow): ReviewCase {
   return {
