@@ -65,16 +65,16 @@ const candidateColumns = sql`
      UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) ids) AS identifiers`;
 
 /**
- * Every card value a candidate holds (subscriber ids, coverage ids, other member identifiers; its member id is
- * read anyway), so a card one slip away can be recognised. Only read when some query of the batch carries a
- * card: identifier-less requests pay nothing for it. Two statement texts, each prepared once.
+ * Every card value a candidate holds (subscriber ids and coverage ids; its member number is read anyway), so a
+ * card one slip away can be recognised. Only read when some query of the batch carries a card: requests
+ * without one pay nothing for it. Two statement texts, each prepared once.
  */
 function cardValuesColumn(wanted: boolean) {
   if (!wanted) return sql`NULL::text[] AS card_values`;
-  // One probe of each table (a coverage yields both of its ids); duplicates are harmless to the comparison.
+  // One probe of the member's coverages, each yielding both of its ids. member_identifiers is not read: the
+  // roster writes only the member number there, which arrives as member_id anyway.
   return sql`ARRAY(
-    SELECT v FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v) WHERE c.member_uuid = m.id AND v IS NOT NULL
-    UNION ALL SELECT mi.value FROM member_identifiers mi WHERE mi.member_uuid = m.id) AS card_values`;
+    SELECT v FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v) WHERE c.member_uuid = m.id AND v IS NOT NULL) AS card_values`;
 }
 
 /**
