@@ -12,6 +12,8 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import type { Db } from '../src/db/database.js';
 
 const loads = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
@@ -145,4 +147,17 @@ async function medianSeconds(repeats: number, send: () => Promise<Response>): Pr
 /** `service / bare`, as the benches print it. */
 export function ratioLine(label: string, service: number, bare: number, unit: string): string {
   return `${label}: service ${service.toFixed(1)} ${unit}, bare Express ${bare.toFixed(1)} ${unit} (same body, same run): ratio ${(service / bare).toFixed(4)} (${(bare / service).toFixed(1)}× slower than bare)`;
+}
+
+/**
+ * VACUUM (ANALYZE) of the bench's scratch database before a measured run. Each run leaves dead rows behind —
+ * the sealer's work queue (audit_pending) is deleted from many times a second, a repeated match rewrites its
+ * link — which autovacuum clears on a default install; on a machine with autovacuum off (this project's CI
+ * machine has `autovacuum = off` in conf.d/90-ci.conf) they pile up, and each run was slower than the last
+ * (147, 86, 111 req/s in three runs on 2026-12-07, with 81,584 dead queue rows by the end). Prints what it took.
+ */
+export async function vacuumScratch(db: Db): Promise<void> {
+  const started = Date.now();
+  await sql`VACUUM (ANALYZE)`.execute(db);
+  console.log(`scratch database vacuumed in ${((Date.now() - started) / 1000).toFixed(1)} s (runs start from the same state)`);
 }

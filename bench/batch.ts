@@ -37,7 +37,7 @@ import { registerWorkload } from '../src/identity/workloads.js';
 import { ROSTER_DATA_COLUMNS } from '../src/members/roster-format/columns.js';
 import { runSynth } from '../tools/synth/index.js';
 import { csvLine, ROSTER_HEADER } from '../tools/synth/output.js';
-import { bareJsonSeconds, bareUploadSeconds, printLoad, printMachine, ratioLine } from './baseline.js';
+import { bareJsonSeconds, bareUploadSeconds, printLoad, printMachine, ratioLine, vacuumScratch } from './baseline.js';
 
 const { values } = parseArgs({
   options: {
@@ -160,6 +160,7 @@ async function main(): Promise<void> {
     }
 
     // 1. Roster reconciliation, as a workload.
+    await vacuumScratch(db);
     const issuerKeys = await generatePartnerKeyPair('ES384');
     const subject = `bench-${randomBytes(4).toString('hex')}`; // a fresh workload: its upload is a new job
     await registerWorkload(db, { name: subject, issuer: 'https://bench.invalid', subject, audience: 'member-match', jwks: issuerKeys.publicJwks, scopes: ['roster:reconcile'] });

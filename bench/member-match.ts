@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, staggeredClients } from './baseline.js';
+import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, staggeredClients, vacuumScratch } from './baseline.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
@@ -166,6 +166,7 @@ async function main(): Promise<void> {
     let requests: { method: 'POST'; path: string; body: string }[] = [];
     let headers: Record<string, string> = {};
     for (const processes of processCounts) {
+      await vacuumScratch(db);
       console.log(`--- ${processes} API process${processes === 1 ? '' : 'es'} (WEB_CONCURRENCY=${processes}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
       // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server (each process).
       child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_BUILT === 'true' ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'])], {
