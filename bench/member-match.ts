@@ -15,10 +15,10 @@
  * request bodies with the same connections and duration (bench/baseline.ts) and prints each unthrottled
  * figure's ratio to it.
  *
- * Each of the 10 connections starts at its own place in the query list (bench/baseline.ts staggeredClients), so
- * concurrent requests are about different people, as a partner's traffic is; `--lockstep` starts them all at the
- * first query, in step (ten requests about one person at once: they queue on that person's link row), as the
- * bench did before 2026-12-07.
+ * Each of the 10 connections sends its own share of the query list (bench/baseline.ts perConnectionRequests), so
+ * concurrent requests are about different people, as a partner's traffic is, and the bench does not stall its
+ * own first responses building 10 × 5,000 requests; `--lockstep` gives every connection the whole list from the
+ * first query, in step, as the bench did before 2026-12-07.
  *
  * The index is loaded into a scratch database named after the roster's content (as `member-match eval`
  * does), so a second run reuses it; the synthetic files live in bench/out/.
@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, staggeredClients, vacuumScratch } from './baseline.js';
+import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, perConnectionRequests, vacuumScratch } from './baseline.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
@@ -201,9 +201,9 @@ async function main(): Promise<void> {
 
       // Warm-up: JIT, pools, and the page cache (a 1M-member index is ~3 GB on disk; this machine's kernel
       // reclaims idle page cache, so the first requests after a pause read from disk).
-      report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, requests, ...staggeredClients(requests, connections, lockstep) }));
+      report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) }));
       if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
-      const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, requests, ...staggeredClients(requests, connections, lockstep) });
+      const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) });
       report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
       unthrottled.push({ processes, result });
       if (values.metadata) {
