@@ -238,13 +238,14 @@ const email = comparison({
 
 /**
  * The card. Two people sharing a value is `household` here; the candidate lookup, which knows how many members
- * a value reaches, refines it to `personal` when the value reached this member alone (see decide.ts). A value
+ * a value reaches and through which column, refines it to `personal` when the value is this member's own
+ * member number, held by no one else and no one's subscriber id (member-index.ts, decide.ts). A value
  * one digit or one adjacent swap away is a clerk's slip — or the next number in a series: twins are often
  * issued consecutive ids — so near levels add weight but never confirm an identity on their own.
  */
 const identifier = comparison({
   levels: {
-    personal: 'a card value that reaches this member alone',
+    personal: "the member's own member number, held by no other member and no one's subscriber id",
     household: 'a card value in common that several members share (a subscriber or household card)',
     'one-substitution': 'a card value one character away (one substituted)',
     transposition: 'a card value with two adjacent characters swapped',
@@ -274,7 +275,6 @@ function nearIdentifier(xs: readonly string[], ys: readonly string[]): 'one-subs
   }
   return transposed ? 'transposition' : 'different';
 }
-
 
 export const COMPARISONS = { given, middle, family, birthDate, sex, suffix, address, phone, email, identifier } as const;
 

@@ -16,7 +16,7 @@ export interface CandidateMember {
 }
 
 export interface CandidateLookup {
-  /** `cardHit`: the card's values reached the member; `cardPersonal`: one of them reached it alone. */
+  /** `cardHit`: the card's values reached the member; `cardPersonal`: one is its own member number, held by no one else. */
   members: (CandidateMember & { cardHit: boolean; cardPersonal: boolean })[];
   /** Keys whose block exceeded the cap and was skipped, never scanned. */
   oversizedKeys: string[];

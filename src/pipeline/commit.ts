@@ -44,17 +44,9 @@ export async function commitPlans(trx: Tx, authority: Authority, batch: PlannedB
   await appendAuditEvents(trx, events);
 }
 
-/** The most events one INSERT statement carries (appendAuditEvents splits larger sets, in a transaction). */
-const EVENTS_PER_STATEMENT = 1_000;
-
-/**
- * commitPlans in a transaction of its own — except when no plan has an effect to write (a no-match, a pending
- * review answered from its case, a refusal): then the audit events are the only rows, and one INSERT of them is
- * atomic by itself. That spares every such request the BEGIN and COMMIT round trips.
- */
 export async function commitPlansAtomically(db: Db, authority: Authority, batch: PlannedBatch, options: CommitOptions): Promise<void> {
   const effectless = batch.plans.every((plan) => !plan.effects.newCase && !plan.effects.link);
-  if (effectless && batch.alerts.length + batch.plans.length <= EVENTS_PER_STATEMENT) {
+  if (effectless) {
     const events = alertEvents(authority, batch, options);
     for (const [index, plan] of batch.plans.entries()) {
       const event = options.auditEvent(plan, index);
