@@ -130,8 +130,19 @@ function computeMemberContentHash(m: MemberRecord): string {
   ]);
 }
 
-/** sha256 of the canonical coverage content. */
+const coverageHashes = new WeakMap<CoverageRecord, string>();
+
+/** sha256 of the canonical coverage content (memoised per record: import plans with it, then writes it). */
 export function coverageContentHash(c: CoverageRecord): string {
+  let hash = coverageHashes.get(c);
+  if (hash === undefined) {
+    hash = computeCoverageContentHash(c);
+    coverageHashes.set(c, hash);
+  }
+  return hash;
+}
+
+function computeCoverageContentHash(c: CoverageRecord): string {
   return sha256([
     'coverage:v1',
     c.coverageId,
