@@ -10,7 +10,6 @@
  * BENCH_REIMPORT=false skips the re-import.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { dropDatabase, openDatabase } from '../src/db/database.js';
 import type { ImportSummary } from '../src/members/roster-format/errors.js';
 import { importRoster } from '../src/members/roster-import.js';
 import { runSynth } from '../tools/synth/index.js';
+import { cpuSampler } from './cpu.js';
 import { printLoad, printMachine, ratioLine, bareUploadSeconds } from './baseline.js';
 import { printStatementTimes, timeStatements } from './statement-timing.js';
 
@@ -29,42 +29,6 @@ const memberIdentifierSystem = 'http://example.org/old-payer/identifiers/member'
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-/**
- * CPU seconds of this database's Postgres backends (and their parallel workers), sampled from /proc every 250 ms:
- * the Postgres side of the import, apart from the other work on a shared machine. Backends that live less than a
- * sample are missed, so this is a lower bound.
- */
-function postgresCpuSampler(): { stop(): number } {
-  const seen = new Map<number, number>();
-  const sample = () => {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        const leader = /parallel worker for PID (\d+)/.exec(cmdline)?.[1];
-        if (!cmdline.startsWith('postgres:') || !(cmdline.includes(dbName) || (leader && seen.has(Number(leader))))) continue;
-        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        seen.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
-      } catch {
-        // gone meanwhile
-      }
-    }
-  };
-  const baseline = new Map<number, number>();
-  sample();
-  for (const [pid, cpu] of seen) baseline.set(pid, cpu);
-  const timer = setInterval(sample, 250);
-  return {
-    stop() {
-      clearInterval(timer);
-      sample();
-      let total = 0;
-      for (const [pid, cpu] of seen) total += cpu - (baseline.get(pid) ?? 0);
-      return total;
-    },
-  };
-}
-
 async function timed(label: string, run: () => Promise<ImportSummary>): Promise<ImportSummary> {
   global.gc?.();
   const baseline = process.memoryUsage().rss;
@@ -74,12 +38,12 @@ async function timed(label: string, run: () => Promise<ImportSummary>): Promise<
   }, 25);
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
-  const postgres = postgresCpuSampler();
+  const postgres = cpuSampler({ database: dbName });
   try {
     const summary = await run();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const used = process.cpuUsage(cpu);
-    const postgresCpu = postgres.stop();
+    const postgresCpu = postgres.stop().postgres;
     peak = Math.max(peak, process.memoryUsage().rss);
     const { errors, ...counts } = summary;
     console.log(

@@ -30,6 +30,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, perConnectionRequests, vacuumScratch } from './baseline.js';
+import { cpuPerUnit, cpuSampler } from './cpu.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
 import { readQueries, readTruth } from '../tools/evaluation/files.js';
@@ -203,8 +204,10 @@ async function main(): Promise<void> {
       // reclaims idle page cache, so the first requests after a pause read from disk).
       report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) }));
       if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
+      const cpu = cpuSampler({ rootPids: [child.pid!], database: new URL(databaseUrl).pathname.slice(1) });
       const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) });
       report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
+      console.log(`  ${cpuPerUnit(cpu.stop(), result.requests.total, 'request')}`);
       unthrottled.push({ processes, result });
       if (values.metadata) {
         report(`GET /fhir/metadata, unthrottled, ${connections} connections, ${unthrottledSeconds} s`, await autocannon({ url: `${base}/fhir/metadata`, connections, duration: unthrottledSeconds }));
