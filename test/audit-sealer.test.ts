@@ -145,8 +145,8 @@ describe('audit sealing', () => {
   it('continues a trail written before migration 0017: the first link follows the last inline row, and an old checkpoint still anchors', async () => {
     const db = await freshDb();
     const migrator = new Migrator({ db, provider: folderMigrationProvider });
-    const down = await migrator.migrateDown();
-    expect(down.results?.[0]).toMatchObject({ migrationName: '0017_audit_sealed_chain', status: 'Success' });
+    const down = await migrator.migrateTo('0016_audit_chain_head');
+    expect(down.results?.at(-1)).toMatchObject({ migrationName: '0017_audit_sealed_chain', direction: 'Down', status: 'Success' });
     // Three rows as the inline keyed chain wrote them (migrations 0012 to 0016).
     const { keys } = auditTrailSettings();
     let prevHash = GENESIS_HASH;
@@ -209,7 +209,7 @@ describe('audit sealing', () => {
     await appendAuditEvent(db, event('chained'));
     await sealAuditEvents(db);
     const migrator = new Migrator({ db, provider: folderMigrationProvider });
-    const down = await migrator.migrateDown();
+    const down = await migrator.migrateTo('0016_audit_chain_head');
     expect(String(down.error)).toMatch(/cannot be undone once events are chained/);
     expect(await count(db, 'audit_chain_links')).toBe(1);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { AuditEventsTable } from '../db/schema.js';
 import { PREPARED_STATEMENT, type Db, type DbOrTx } from '../db/database.js';
 import { formatOrganization, type Actor } from '../identity/actor.js';
@@ -51,11 +51,7 @@ export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[
     await (db as Db).transaction().execute((trx) => appendAuditEvents(trx, events));
     return;
   }
-  const { chainKey } = auditTrailSettings().keys;
-  const rows = events.map((event) => {
-    const fields = chainedFields(event);
-    return { ...fields, details: JSON.stringify(fields.details), prev_hash: null, hash: eventMac(chainKey, canonicalJson(fields)) };
-  });
+  const rows = events.map(eventRow);
   // Inserted in order, so `seq` follows the events' order, and the sealer chains them in it. A single event (every
   // request) is a prepared statement; a batch's many-row insert varies in length, so it is not.
   if (rows.length === 1) {
@@ -63,6 +59,46 @@ export async function appendAuditEvents(db: DbOrTx, events: readonly AuditEvent[
     return;
   }
   for (let i = 0; i < rows.length; i += 1_000) await db.insertInto('audit_events').values(rows.slice(i, i + 1_000)).execute();
+}
+
+/** The row an event is stored as: its fields, the details as JSON, and its keyed MAC. */
+function eventRow(event: AuditEvent) {
+  const { chainKey } = auditTrailSettings().keys;
+  const fields = chainedFields(event);
+  return { ...fields, details: JSON.stringify(fields.details), prev_hash: null, hash: eventMac(chainKey, canonicalJson(fields)) };
+}
+
+/** The columns of an event row with their types, for an insert whose values are not a VALUES list. */
+const EVENT_COLUMNS = [
+  ['event_id', 'uuid'],
+  ['recorded_at', 'timestamptz'],
+  ['request_id', 'text'],
+  ['source_ip', 'text'],
+  ['actor_class', 'text'],
+  ['client_id', 'text'],
+  ['organization', 'text'],
+  ['token_jti', 'text'],
+  ['purpose_of_use', 'text'],
+  ['operation', 'text'],
+  ['outcome', 'text'],
+  ['http_status', 'int4'],
+  ['reason_code', 'text'],
+  ['consent_decision', 'text'],
+  ['member_ref', 'uuid'],
+  ['details', 'jsonb'],
+  ['hash', 'text'],
+] as const;
+
+/**
+ * One event as the final part of another statement that writes the effect it records: `INSERT … SELECT … FROM
+ * source WHERE condition`, where `source` names one of the statement's CTEs. The event is written once per row of
+ * `source` for which `condition` holds, in the same statement as the effect, so both are written or neither.
+ */
+export function auditEventInsertFrom(event: AuditEvent, source: string, condition: RawBuilder<boolean>): RawBuilder<unknown> {
+  const row = eventRow(event);
+  const values = EVENT_COLUMNS.map(([column, type]) => sql`${row[column]}::${sql.raw(type)}`);
+  return sql`INSERT INTO audit_events (${sql.join(EVENT_COLUMNS.map(([column]) => sql.ref(column)))})
+    SELECT ${sql.join(values)} FROM ${sql.table(source)} WHERE ${condition}`;
 }
 
 function chainedFields(event: AuditEvent): ChainedFields {

@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { evaluateHrexConsent, type ConsentPermit } from '../consent/hrex-consent.js';
-import { optedOutMembers } from '../consent/opt-out-registry.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { DecisionThresholds, MatchDecision, ScoredCandidate } from '../matching/decision.js';
@@ -11,7 +10,7 @@ import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js
 import type { NormalizedPerson } from '../matching/record.js';
 import { resolveMembers, type Resolution } from '../matching/engine.js';
 import { memberIndexCandidates } from '../members/candidate-source.js';
-import { revokedUnderSameConsent } from '../links/member-links.js';
+import { disclosureStanding } from '../links/member-links.js';
 import { findMemberIds } from '../members/member-index.js';
 import { matchDecisions } from '../metrics.js';
 import { countAttempts, countUnmatched, lockoutRemaining, reserveReviewCases, type MatchAttempt, type TripReason } from '../policy/limits.js';
@@ -170,26 +169,22 @@ export async function planMatches(
   // 9. Partner doors: our opt-out registry overrides any consent; a match not opted out becomes a link.
   if (discloses) {
     const matched = live.filter((p) => plans[p.index]!.outcome === 'matched');
-    // Two independent reads: at once, so the request waits for one round trip, not two.
-    const [optedOut, revoked] = await Promise.all([
-      optedOutMembers(deps.db, matched.map((p) => plans[p.index]!.member!.memberUuid)),
-      revokedUnderSameConsent(
-        deps.db,
-        authority.organization,
-        matched.map((p) => ({ memberUuid: plans[p.index]!.member!.memberUuid, consent: p.input.consent! })),
-      ),
-    ]);
+    const standings = await disclosureStanding(
+      deps.db,
+      authority.organization,
+      matched.map((p) => ({ memberUuid: plans[p.index]!.member!.memberUuid, consent: p.input.consent!, coverageToLink: p.input.coverageToLink })),
+    );
     for (const [k, p] of matched.entries()) {
       const plan = plans[p.index]!;
       const member = plan.member!;
-      const registry = optedOut.get(member.memberUuid);
-      if (registry) {
-        plans[p.index] = { ...plan, outcome: 'opted-out', reasonCode: 'member-opted-out', message: 'the member has opted out of payer-to-payer data exchange', consentDecision: `deny:registry-${registry}` };
+      const standing = standings[k]!;
+      if (standing.optOut) {
+        plans[p.index] = { ...plan, outcome: 'opted-out', reasonCode: 'member-opted-out', message: 'the member has opted out of payer-to-payer data exchange', consentDecision: `deny:registry-${standing.optOut}` };
         continue;
       }
       // A supervisor revoked this partner's link to the member under this very Consent: the same request sent
       // again discloses nothing (not even the member id); a new Consent from the member relinks.
-      if (revoked.has(k)) {
+      if (standing.revokedUnderSameConsent) {
         plans[p.index] = { ...plan, outcome: 'consent-refused', reasonCode: 'link-revoked', message: 'the link to this member under this Consent was revoked; a new Consent from the member is needed', consentDecision: 'deny:link-revoked' };
         continue;
       }
@@ -201,6 +196,7 @@ export async function planMatches(
         consent: p.input.consent!,
         permit: p.permit!,
         coverageToLink: p.input.coverageToLink,
+        existing: standing.existing,
       };
     }
   }
