@@ -94,10 +94,12 @@ describe('WEB_CONCURRENCY=2', () => {
       expect(listening.pids).toHaveLength(2);
       const [p1, p2] = listening.pids as [number, number];
       expect(new Set([p1, p2, child.pid]).size).toBe(3);
-      // Each API process said it listens on the same address; exactly one runs the queue workers.
-      const processLines = lines.filter((l) => l.msg === 'API process listening');
-      expect(processLines.map((l) => l.url)).toEqual([listening.url, listening.url]);
-      expect(processLines.filter((l) => l.queueWorkers === true)).toHaveLength(1);
+      // Each API process said it listens on the same address; exactly one runs the queue workers. (Each process
+      // writes its own line to the shared stdout pipe, so a process's line may arrive after the primary's.)
+      const processLines = () => lines.filter((l) => l.msg === 'API process listening');
+      for (let waited = 0; processLines().length < 2 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      expect(processLines().map((l) => l.url)).toEqual([listening.url, listening.url]);
+      expect(processLines().filter((l) => l.queueWorkers === true)).toHaveLength(1);
 
       // Connections on the one port are handed to both processes in turn: each answers, and each holds some.
       const port = Number(new URL(listening.url).port);

@@ -15,7 +15,7 @@ describe('prepared statements', () => {
   it('prepares the candidate lookup once per connection, and leaves unmarked statements unprepared', async () => {
     await tdb.db.connection().execute(async (conn) => {
       const query = { blockKeys: ['dob:1980-01-01', 'nm:SMT|JN'], cardValues: ['X123'] };
-      for (let i = 0; i < 3; i += 1) expect(await findCandidateMembersBatch(conn, [query], 50)).toEqual([{ members: [], oversizedKeys: [] }]);
+      for (let i = 0; i < 3; i += 1) expect((await findCandidateMembersBatch(conn, [query], 50)).lookups).toEqual([{ members: [], oversizedKeys: [] }]);
       await sql`SELECT ${1}::int AS one`.execute(conn);
       await sql`${sql.raw(PREPARED_STATEMENT)} SELECT ${2}::int AS two`.execute(conn);
       await sql`${sql.raw(PREPARED_STATEMENT)} SELECT ${3}::int AS two`.execute(conn);

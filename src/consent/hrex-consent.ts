@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Consent, Reference } from 'fhir/r4.js';
+import { canonicalJson } from '../shared/canonical-json.js';
 import type { SystemValue } from '../shared/system-value.js';
 
 /**
@@ -136,4 +138,19 @@ function parseBoundary(value: string | undefined, side: 'start' | 'end'): Date |
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+const resourceHashes = new WeakMap<Consent, string>();
+
+/**
+ * A Consent's identity: the sha256 of its canonical JSON (the same Consent sent again is the same consent).
+ * Memoised per parsed resource: a matched request needs it for its review key, its standing and its link.
+ */
+export function consentResourceHash(consent: Consent): string {
+  let hash = resourceHashes.get(consent);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(canonicalJson(consent)).digest('hex');
+    resourceHashes.set(consent, hash);
+  }
+  return hash;
 }

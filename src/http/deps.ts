@@ -7,7 +7,7 @@ import type { AccessTokenVerifier } from '../identity/access-tokens.js';
 import type { HumanVerifier } from '../identity/humans.js';
 import type { ServiceSigningKey } from '../identity/signing-keys.js';
 import type { Logger } from '../logger.js';
-import type { MatchModel } from '../matching/model.js';
+import type { ModelProvider } from '../members/model-store.js';
 import type { PolicyEngine } from '../policy/cedar-policy.js';
 
 /** Everything the HTTP layer needs, built once at start-up (src/main.ts) or by a test. */
@@ -23,8 +23,11 @@ export interface AppDeps {
   phiHashKey: string;
   /** The Cedar policy set (src/policy/cedar), validated against its schema at start-up. */
   policy: PolicyEngine;
-  /** The active matching model, checked against the active version on every call (docs/model-activation.md). */
-  matchModel: () => Promise<MatchModel>;
+  /**
+   * The active matching model, checked against the active version on every call, or read from the candidate
+   * lookup that reports it (docs/model-activation.md).
+   */
+  matchModel: ModelProvider;
   version: string;
   /** The BullMQ review queue, for the staff dashboard and its metrics (absent in tests that do not need it). */
   reviewQueue?: Queue;

@@ -1,10 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Consent, Coverage } from 'fhir/r4.js';
 import { sql, type RawBuilder } from 'kysely';
 import type { SystemValue } from '../shared/system-value.js';
 import { PREPARED_STATEMENT, type DbOrTx, type Tx } from '../db/database.js';
-import type { ConsentPermit } from '../consent/hrex-consent.js';
-import { canonicalJson } from '../shared/canonical-json.js';
+import { consentResourceHash, type ConsentPermit } from '../consent/hrex-consent.js';
 import type { OptOutStatus } from '../consent/opt-out-registry.js';
 
 /**
@@ -30,10 +29,6 @@ export interface StoredLink {
   consentId: string;
 }
 
-/** A Consent's identity as stored: the hash of its canonical JSON (the same Consent sent again is the same consent). */
-function consentHash(consent: Consent): string {
-  return createHash('sha256').update(canonicalJson(consent)).digest('hex');
-}
 
 /** What stands between a matched member and a link to this partner, and what a link written now would reuse. */
 export interface DisclosureStanding {
@@ -69,7 +64,7 @@ export async function disclosureStanding(
       EXISTS (SELECT 1 FROM member_links r
               WHERE r.partner_org_system = ${organization.system} AND r.partner_org_value = ${organization.value}
                 AND r.member_uuid = m.member_uuid AND r.consent_id = c.id AND r.revoked_at IS NOT NULL) AS revoked
-    FROM unnest(${matches.map((m) => m.memberUuid)}::uuid[], ${matches.map((m) => consentHash(m.consent))}::text[],
+    FROM unnest(${matches.map((m) => m.memberUuid)}::uuid[], ${matches.map((m) => consentResourceHash(m.consent))}::text[],
                 ${matches.map((m) => coverageKey(m.coverageToLink))}::text[]) WITH ORDINALITY AS m(member_uuid, resource_hash, coverage_key, i)
     LEFT JOIN sharing_opt_outs o ON o.member_uuid = m.member_uuid
     -- A stored Consent is the member's, for this recipient, with the same content (saveLink stores it so).
@@ -96,7 +91,7 @@ export async function saveLink(trx: Tx, link: NewLink): Promise<StoredLink> {
   if (together.rows[0]) return stored(together.rows[0]);
   // A concurrent request stored the same consent after this statement's snapshot was taken: the insert did
   // nothing and the select could not see that row yet. A second statement (a fresh snapshot) finds it.
-  const { rows } = await storedConsent(link, consentHash(link.consent)).execute(trx);
+  const { rows } = await storedConsent(link, consentResourceHash(link.consent)).execute(trx);
   const consentId = (rows[0] as { id: string } | undefined)?.id;
   if (!consentId) throw new Error('the consent just stored is not visible');
   const linked = await sql<{ id: string; consent_id: string }>`
@@ -152,7 +147,7 @@ function storedConsent(link: NewLink, resourceHash: string): RawBuilder<unknown>
 
 /** CTEs `inserted` and `consent(id)`: the link's Consent, inserted (with `id` when given) or the identical one stored. */
 function consentCtes(link: NewLink, id?: string): RawBuilder<unknown> {
-  const resourceHash = consentHash(link.consent);
+  const resourceHash = consentResourceHash(link.consent);
   return sql`
       inserted AS (
         INSERT INTO consents (${id ? sql`id, ` : sql``}member_uuid, partner_client_id, recipient_system, recipient_value, policy_uri,

@@ -24,13 +24,25 @@ export interface CandidateLookup {
   oversizedKeys: string[];
 }
 
+export interface CandidateLookups {
+  /** One per query, in order. */
+  lookups: CandidateLookup[];
+  /** The version of the match model active when the candidates were read, where the source knows it. */
+  activeModelVersion?: string | undefined;
+}
+
 /** Where candidates come from: one lookup per query, in order, in as few round trips as the source can manage. */
 export interface CandidateSource {
-  lookup(queries: readonly CandidateQuery[]): Promise<CandidateLookup[]>;
+  lookup(queries: readonly CandidateQuery[]): Promise<CandidateLookups>;
 }
 
 export interface ResolverOptions {
   model: MatchModel;
+  /**
+   * The model of a version the candidate source reports active when it is not `model` (one activated since
+   * `model` was read): the batch is then scored by it. Without it, `model` scores whatever the source says.
+   */
+  modelOfVersion?: ((version: string) => Promise<MatchModel>) | undefined;
   thresholds: DecisionThresholds;
 }
 export interface Resolution {
@@ -54,7 +66,9 @@ export async function findCandidates(
   query: NormalizedPerson = normalizePerson(offered),
   only: { blockKeys?: readonly string[]; cards?: boolean } = {},
 ): Promise<CandidateSet> {
-  const [lookup] = await source.lookup([
+  const {
+    lookups: [lookup],
+  } = await source.lookup([
     {
       blockKeys: only.blockKeys ?? queryBlockingKeys(query),
       cardValues: only.cards === false ? [] : cardValues(offered, query),
@@ -92,30 +106,34 @@ export interface ResolutionRequest {
 export async function resolveMembers(source: CandidateSource, options: ResolverOptions, requests: readonly ResolutionRequest[]): Promise<Resolution[]> {
   const queries = requests.map((r) => r.normalized ?? normalizePerson(r.offered));
   const keys = queries.map(queryBlockingKeys);
-  const first = await source.lookup(
+  const { lookups: first, activeModelVersion } = await source.lookup(
     requests.map((r, i) => ({
       blockKeys: keys[i]!.filter((k) => FIRST_PASS_BLOCKS.has(blockKind(k))),
       cardValues: cardValues(r.offered, queries[i]!),
     })),
   );
+  const model =
+    activeModelVersion !== undefined && activeModelVersion !== options.model.version && options.modelOfVersion
+      ? await options.modelOfVersion(activeModelVersion)
+      : options.model;
   const resolutions: Resolution[] = new Array<Resolution>(requests.length);
   const unsettled: number[] = [];
   for (let i = 0; i < first.length; i++) {
     const lookup = first[i]!;
     const candidates = lookup.candidates;
-    const decision = decide(options.model, options.thresholds, queries[i]!, candidates);
+    const decision = decide(model, options.thresholds, queries[i]!, candidates);
     resolutions[i] = { decision, oversizedBlockKinds: kinds(lookup.oversizedKeys), candidateMemberIds: candidates.map((c) => c.memberId) };
     if (decision.outcome !== 'matched') unsettled.push(i);
   }
   if (unsettled.length === 0) return resolutions;
-  const rest = await source.lookup(unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })));
+  const { lookups: rest } = await source.lookup(unsettled.map((i) => ({ blockKeys: keys[i]!.filter((k) => !FIRST_PASS_BLOCKS.has(blockKind(k))), cardValues: [] })));
   for (let k = 0; k < rest.length; k++) {
     const lookup = rest[k]!;
     const i = unsettled[k]!;
     const seen = new Set(first[i]!.candidates.map((m) => m.memberUuid));
     const candidates = [...first[i]!.candidates, ...lookup.candidates.filter((m) => !seen.has(m.memberUuid))];
     resolutions[i] = {
-      decision: decide(options.model, options.thresholds, queries[i]!, candidates),
+      decision: decide(model, options.thresholds, queries[i]!, candidates),
       oversizedBlockKinds: kinds([...first[i]!.oversizedKeys, ...lookup.oversizedKeys]),
       candidateMemberIds: candidates.map((c) => c.memberId),
     };

@@ -10,11 +10,14 @@ import { findCandidateMembersBatch } from './member-index.js';
 export function memberIndexCandidates(db: DbOrTx, blockCap: number): CandidateSource {
   return {
     async lookup(queries) {
-      const lookups = await findCandidateMembersBatch(db, queries, blockCap);
-      return lookups.map((lookup) => ({
+      const { lookups, activeModelVersion } = await findCandidateMembersBatch(db, queries, blockCap);
+      return {
+        activeModelVersion,
+        lookups: lookups.map((lookup) => ({
         oversizedKeys: lookup.oversizedKeys,
-        candidates: lookup.members.map((m) => ({ memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit, cardPersonal: m.cardPersonal })),
-      }));
+          candidates: lookup.members.map((m) => ({ memberUuid: m.memberUuid, memberId: m.memberId, person: personFromProfile(m.profile, m.fields), cardHit: m.cardHit, cardPersonal: m.cardPersonal })),
+        })),
+      };
     },
   };
 }

@@ -95,8 +95,16 @@ function cardValuesColumn(wanted: boolean) {
  * names a contract, which a relative who is not our member may present (half the plans print the
  * subscriber's member number as the subscriber id, and a household whose other members left the index looks
  * like one person). Candidates carry their card values only when a query has a card (cardValuesColumn).
+ *
+ * The same statement reads which match model is active, in the same snapshot as the candidates: the model that
+ * scores them is the one active when they were read (a model activated, or re-saved with an import's term
+ * frequencies, just before is seen at once), and no request spends a round trip of its own asking.
  */
-export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly CandidateQuery[], blockCap: number): Promise<CandidateLookup[]> {
+export async function findCandidateMembersBatch(
+  db: DbOrTx,
+  queries: readonly CandidateQuery[],
+  blockCap: number,
+): Promise<{ lookups: CandidateLookup[]; activeModelVersion: string | undefined }> {
   const keyQuery: number[] = [];
   const keyValue: string[] = [];
   const cardQuery: number[] = [];
@@ -114,7 +122,7 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
   // Every join into the big tables is LATERAL, so each is an index probe per key or per member: left to
   // itself the planner may hash-join a whole table on a mis-estimated block size.
   // Prepared (PREPARED_STATEMENT): planning this statement cost more than running it (docs/benchmarks.md).
-  const rows = await sql<ScoringRow & { q: number }>`${sql.raw(PREPARED_STATEMENT)}
+  const rows = await sql<ScoringRow & { q: number; active_model: string | null }>`${sql.raw(PREPARED_STATEMENT)}
     WITH wanted AS (SELECT * FROM unnest(${keyQuery}::int[], ${keyValue}::text[]) AS w(q, key)),
     blocks AS MATERIALIZED (
       SELECT k.key, ARRAY(SELECT member_uuid FROM member_blocking_keys b WHERE b.key = k.key LIMIT ${blockCap + 1}) AS members
@@ -148,16 +156,19 @@ export async function findCandidateMembersBatch(db: DbOrTx, queries: readonly Ca
       SELECT m.* FROM (SELECT DISTINCT member_uuid FROM picked) d
       CROSS JOIN LATERAL (SELECT ${demographicColumns}, ${cardValuesColumn(cardValue.length > 0)} FROM members m WHERE m.id = d.member_uuid) m
     )
-    SELECT p.q, f.*, p.card_hit, p.card_personal, NULL::text[] AS oversized FROM picked p JOIN fetched f ON f.id = p.member_uuid
+    SELECT p.q, f.*, p.card_hit, p.card_personal, NULL::text[] AS oversized, NULL::text AS active_model FROM picked p JOIN fetched f ON f.id = p.member_uuid
     UNION ALL
-    SELECT w.q, NULL, NULL, NULL, NULL, NULL, false, false, array_agg(w.key) FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) > ${blockCap} GROUP BY w.q`.execute(db);
+    SELECT w.q, NULL, NULL, NULL, NULL, NULL, false, false, array_agg(w.key), NULL FROM wanted w JOIN blocks b ON b.key = w.key AND cardinality(b.members) > ${blockCap} GROUP BY w.q
+    UNION ALL
+    SELECT -1, NULL, NULL, NULL, NULL, NULL, false, false, NULL, (SELECT version FROM match_models WHERE active)`.execute(db);
   const lookups: CandidateLookup[] = queries.map(() => ({ members: [], oversizedKeys: [] }));
+  let activeModelVersion: string | undefined;
   for (const row of rows.rows) {
-    const lookup = lookups[row.q]!;
-    if (row.id === null) lookup.oversizedKeys = row.oversized ?? [];
-    else lookup.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit, cardPersonal: row.card_personal });
+    if (row.q === -1) activeModelVersion = row.active_model ?? undefined;
+    else if (row.id === null) lookups[row.q]!.oversizedKeys = row.oversized ?? [];
+    else lookups[row.q]!.members.push({ ...toScoringCandidate(row), cardHit: row.card_hit, cardPersonal: row.card_personal });
   }
-  return lookups;
+  return { lookups, activeModelVersion };
 }
 
 /** The demographics and identifiers of the given members (model training samples them). */

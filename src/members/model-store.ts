@@ -106,7 +106,13 @@ export interface ModelProviderOptions {
   reconnectMs?: number;
 }
 
-export type ModelProvider = (() => Promise<MatchModel>) & { close(): Promise<void> };
+export type ModelProvider = (() => Promise<MatchModel>) & {
+  /** The model as last read, without asking the database (for a caller that learns the active version otherwise). */
+  cached(): MatchModel;
+  /** The model of `version` when that is the cached one; otherwise a check, which reads the active model. */
+  ofVersion(version: string): Promise<MatchModel>;
+  close(): Promise<void>;
+};
 
 /**
  * The active model for a long-running process. It is read at start (installing the default if needed); then
@@ -157,6 +163,8 @@ export async function createModelProvider(db: Db, options: ModelProviderOptions 
 
   const listener = options.listenUrl ? listenForActivations(options.listenUrl, () => void current('notify'), options) : undefined;
   const provider = (() => current('request')) as ModelProvider;
+  provider.cached = () => model;
+  provider.ofVersion = (version) => (version === model.version ? Promise.resolve(model) : current('request'));
   provider.close = async () => {
     await listener?.close();
   };

@@ -5,11 +5,11 @@ import { evaluateHrexConsent, type ConsentPermit } from '../consent/hrex-consent
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { DecisionThresholds, MatchDecision, ScoredCandidate } from '../matching/decision.js';
-import type { MatchModel } from '../matching/model.js';
 import { givenNameKey, nameKey, normalizePerson } from '../matching/normalize.js';
 import type { NormalizedPerson } from '../matching/record.js';
 import { resolveMembers, type Resolution } from '../matching/engine.js';
 import { memberIndexCandidates } from '../members/candidate-source.js';
+import type { ModelProvider } from '../members/model-store.js';
 import { disclosureStanding } from '../links/member-links.js';
 import { findMemberIds } from '../members/member-index.js';
 import { matchDecisions } from '../metrics.js';
@@ -40,7 +40,7 @@ export interface PipelineDeps {
   /** Key for the keyed hashes (review request keys, demographics hashes). */
   phiHashKey: string;
   /** The active Fellegi–Sunter model. */
-  matchModel: () => Promise<MatchModel>;
+  matchModel: ModelProvider;
   logger: Logger;
   now?: () => Date;
 }
@@ -222,8 +222,9 @@ function tripped(deps: PipelineDeps, authority: Authority, reason: TripReason, a
 /** The scorer, a group of people per candidate query and several groups at a time. */
 async function resolveAll(deps: PipelineDeps, people: readonly Prepared[]): Promise<Resolution[]> {
   if (people.length === 0) return [];
-  const model = await deps.matchModel();
-  const options = { model, thresholds: deps.config.matchThresholds };
+  // The candidate lookup reads which model is active in the same statement (src/members/member-index.ts): the
+  // cached model scores unless that says another one is active now, which is then loaded.
+  const options = { model: deps.matchModel.cached(), modelOfVersion: deps.matchModel.ofVersion, thresholds: deps.config.matchThresholds };
   const source = memberIndexCandidates(deps.db, deps.config.blockCap);
   const groups: Prepared[][] = [];
   for (let k = 0; k < people.length; k += PEOPLE_PER_QUERY) groups.push(people.slice(k, k + PEOPLE_PER_QUERY));

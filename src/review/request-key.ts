@@ -1,4 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { consentResourceHash } from '../consent/hrex-consent.js';
 import type { Consent, Identifier } from 'fhir/r4.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { NormalizedPerson } from '../matching/record.js';
@@ -20,7 +21,7 @@ export function reviewRequestKey(
     cards: [...asked.cards].sort(),
     subscriberId: asked.subscriberId ?? null,
     coverageToLink: asked.coverageToLink ?? null,
-    consent: asked.consent ? createHash('sha256').update(canonicalJson(asked.consent)).digest('hex') : null,
+    consent: asked.consent ? consentResourceHash(asked.consent) : null,
   });
   return createHmac('sha256', key).update(material).digest('base64url');
 }
