@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Consent, Reference } from 'fhir/r4.js';
 import { canonicalJson } from '../shared/canonical-json.js';
+import { memoisedPerObject } from '../shared/memo.js';
 import type { SystemValue } from '../shared/system-value.js';
 
 /**
@@ -140,17 +141,10 @@ function parseBoundary(value: string | undefined, side: 'start' | 'end'): Date |
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-const resourceHashes = new WeakMap<Consent, string>();
-
 /**
  * A Consent's identity: the sha256 of its canonical JSON (the same Consent sent again is the same consent).
  * Memoised per parsed resource: a matched request needs it for its review key, its standing and its link.
  */
-export function consentResourceHash(consent: Consent): string {
-  let hash = resourceHashes.get(consent);
-  if (hash === undefined) {
-    hash = createHash('sha256').update(canonicalJson(consent)).digest('hex');
-    resourceHashes.set(consent, hash);
-  }
-  return hash;
-}
+export const consentResourceHash: (consent: Consent) => string = memoisedPerObject((consent: Consent) =>
+  createHash('sha256').update(canonicalJson(consent)).digest('hex'),
+);

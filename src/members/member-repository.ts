@@ -5,6 +5,7 @@ import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
 import { matchProfile, MATCH_PROFILE_VERSION, type MatchProfile } from '../matching/profile.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
 import type { PersonFields } from '../matching/record.js';
+import { memoisedPerObject } from '../shared/memo.js';
 
 /**
  * Writes of the member index used by roster import. Every write is an idempotent multi-row upsert keyed on
@@ -55,8 +56,6 @@ function sha256(parts: readonly (string | null)[]): string {
  * a change to the normalisation rules re-keys every member on the next import. The member id is the upsert
  * key and `source_resource_id` is compared separately (CSV rows have none), so neither is part of the hash.
  */
-const profiles = new WeakMap<MemberRecord, MatchProfile>();
-
 /** A roster record as the matcher takes it (no identifiers: callers add those they have). */
 export function memberPersonFields(m: MemberRecord): PersonFields {
   return {
@@ -76,37 +75,13 @@ export function memberPersonFields(m: MemberRecord): PersonFields {
 }
 
 /** A member's match profile (memoised per record: import computes it for the row and for its blocking keys). */
-export function memberMatchProfile(m: MemberRecord): MatchProfile {
-  let profile = profiles.get(m);
-  if (!profile) {
-    profile = matchProfile(memberPersonFields(m));
-    profiles.set(m, profile);
-  }
-  return profile;
-}
-
-const nameKeys = new WeakMap<MemberRecord, { family: string; given: string }>();
-const contentHashes = new WeakMap<MemberRecord, string>();
+export const memberMatchProfile: (m: MemberRecord) => MatchProfile = memoisedPerObject((m) => matchProfile(memberPersonFields(m)));
 
 /** A member's family and given name keys (memoised per record: import needs them for the hash and the columns). */
-function memberNameKeys(m: MemberRecord): { family: string; given: string } {
-  let keys = nameKeys.get(m);
-  if (!keys) {
-    keys = { family: nameKey(m.family), given: givenNameKey(m.given) };
-    nameKeys.set(m, keys);
-  }
-  return keys;
-}
+const memberNameKeys = memoisedPerObject((m: MemberRecord) => ({ family: nameKey(m.family), given: givenNameKey(m.given) }));
 
 /** The content hash (memoised per record: import plans with it, then writes it). */
-export function memberContentHash(m: MemberRecord): string {
-  let hash = contentHashes.get(m);
-  if (hash === undefined) {
-    hash = computeMemberContentHash(m);
-    contentHashes.set(m, hash);
-  }
-  return hash;
-}
+export const memberContentHash: (m: MemberRecord) => string = memoisedPerObject(computeMemberContentHash);
 
 function computeMemberContentHash(m: MemberRecord): string {
   const keys = memberNameKeys(m);
@@ -130,17 +105,8 @@ function computeMemberContentHash(m: MemberRecord): string {
   ]);
 }
 
-const coverageHashes = new WeakMap<CoverageRecord, string>();
-
 /** sha256 of the canonical coverage content (memoised per record: import plans with it, then writes it). */
-export function coverageContentHash(c: CoverageRecord): string {
-  let hash = coverageHashes.get(c);
-  if (hash === undefined) {
-    hash = computeCoverageContentHash(c);
-    coverageHashes.set(c, hash);
-  }
-  return hash;
-}
+export const coverageContentHash: (c: CoverageRecord) => string = memoisedPerObject(computeCoverageContentHash);
 
 function computeCoverageContentHash(c: CoverageRecord): string {
   return sha256([
