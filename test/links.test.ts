@@ -165,6 +165,23 @@ describe('link management', () => {
     expect((await getJson(ts, `/fhir/Patient/${memberUuid}`, token)).status).toBe(200);
   });
 
+  it('the same request with a new consent sent six times at once: one link, one new consent, every event naming both', async () => {
+    // Each request plans before any of them has written, so each picks a new Consent id: one statement wins, the
+    // others' statements find another id and write nothing, and they fall back to a transaction (docs/audit.md).
+    const request = hrexExampleRequest({ recipient: NEW_PAYER_ORG, policy: 'sensitive' });
+    (request.parameter!.find((p) => p.name === 'Consent')!.resource as { id?: string }).id = 'consent-sent-six-times';
+    const answers = await Promise.all(Array.from({ length: 6 }, () => postMemberMatch(ts, token, request)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const db = ts.service.deps.db;
+    const links = await db.selectFrom('member_links').select(['id', 'consent_id']).where('member_uuid', '=', memberUuid).execute();
+    expect(links).toHaveLength(1);
+    expect(links[0]!.id).toBe(linkId);
+    const consents = await db.selectFrom('consents').select('id').where('member_uuid', '=', memberUuid).execute();
+    expect(consents).toHaveLength(3); // the first, the one given again, this one
+    const events = (await latestAuditEvents(ts, 20)).filter((e) => e.operation === 'member-match').slice(0, 6);
+    expect(events.map((e) => e.details)).toEqual(Array.from({ length: 6 }, () => expect.objectContaining({ linkId, consentId: links[0]!.consent_id })));
+  });
+
   it('leaves an audit chain that verifies', async () => {
     expect((await verifyAuditChain(ts.service.deps.db)).ok).toBe(true);
   });
