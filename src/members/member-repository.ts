@@ -77,6 +77,9 @@ export function memberPersonFields(m: MemberRecord): PersonFields {
 /** A member's match profile (memoised per record: import computes it for the row and for its blocking keys). */
 export const memberMatchProfile: (m: MemberRecord) => MatchProfile = memoisedPerObject((m) => matchProfile(memberPersonFields(m)));
 
+/** A member's match profile as the JSON its row stores (memoised like the profile). */
+export const memberMatchProfileJson: (m: MemberRecord) => string = memoisedPerObject((m) => JSON.stringify(memberMatchProfile(m)));
+
 /** A member's family and given name keys (memoised per record: import needs them for the hash and the columns). */
 const memberNameKeys = memoisedPerObject((m: MemberRecord) => ({ family: nameKey(m.family), given: givenNameKey(m.given) }));
 
@@ -177,7 +180,7 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
         ${column((m) => memberNameKeys(m).family)}::text[],
         ${column((m) => memberNameKeys(m).given)}::text[],
         ${column((m) => memberContentHash(m))}::text[],
-        ${column((m) => JSON.stringify(memberMatchProfile(m)))}::jsonb[]
+        ${column((m) => memberMatchProfileJson(m))}::jsonb[]
       )`,
     )
     .onConflict((oc) =>

@@ -6,7 +6,9 @@ import { buildDeferredIndexes, deferIndexes, insertNewBlockingKeys } from './fir
 import { recordRosterOptOuts } from '../consent/opt-out-registry.js';
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
+import { memoisedPerObject } from '../shared/memo.js';
 import type { Db, Tx } from '../db/database.js';
 import {
   coverageContentHash,
@@ -14,6 +16,7 @@ import {
   findMembersBySourceResourceIds,
   memberContentHash,
   memberMatchProfile,
+  memberMatchProfileJson,
   upsertCoverages,
   upsertMemberIdentifiers,
   upsertMembers,
@@ -138,10 +141,13 @@ export async function importRosterStream(
   // One batch is written while the next is parsed: at most two batches are held, and batches commit in order.
   let inFlight: Promise<void> = Promise.resolve();
   const flush = async () => {
-    await inFlight;
-    if (pending.length === 0) return;
     const items = pending;
     pending = [];
+    // The batch's CPU work (profiles, hashes, blocking keys) is done now, while Postgres is still writing the
+    // previous batch, rather than inside this batch's write, while Postgres waits for its statements.
+    await precompute(items, firstImport !== undefined);
+    await inFlight;
+    if (items.length === 0) return;
     inFlight = write(items);
     inFlight.catch(() => undefined); // observed by the next flush or the final await
   };
@@ -151,6 +157,8 @@ export async function importRosterStream(
     for await (const item of items) {
       pending.push(item);
       if (pending.length >= batchSize) await flush();
+      // Parsing yields to the event loop now and then too, for the same reason as precompute.
+      else if (pending.length % PRECOMPUTE_SLICE === 0) await setImmediate();
     }
     await flush();
     await inFlight;
@@ -222,8 +230,30 @@ class RoundPlanner<T> {
   }
 }
 
-function memberKeys(m: MemberRecord): string[] {
-  return memberBlockingKeys({ ...memberMatchProfile(m), identifiers: [] });
+/** Records precomputed between two yields to the event loop (a few milliseconds of work). */
+const PRECOMPUTE_SLICE = 200;
+
+/** A member's blocking keys (memoised per record: {@link precompute} computes them ahead of the write). */
+const memberKeys = memoisedPerObject((m: MemberRecord): string[] => memberBlockingKeys({ ...memberMatchProfile(m), identifiers: [] }));
+
+/**
+ * Computes, ahead of its write, what writing a batch needs of each record (all memoised per record). Blocking keys
+ * are needed only for members that change, so they are computed ahead only in a first import, where nearly every
+ * member is new; a re-import mostly finds members unchanged.
+ */
+async function precompute(items: readonly RosterItem[], withBlockingKeys: boolean): Promise<void> {
+  for (let i = 0; i < items.length; i++) {
+    // Yield now and then, so that the previous batch's next statement goes out as soon as Postgres answers.
+    if (i % PRECOMPUTE_SLICE === PRECOMPUTE_SLICE - 1) await setImmediate();
+    const item = items[i]!;
+    if (item.kind === 'rejected') continue;
+    if (item.kind !== 'coverage') {
+      memberContentHash(item.member);
+      memberMatchProfileJson(item.member);
+      if (withBlockingKeys) memberKeys(item.member);
+    }
+    if (item.kind !== 'patient') coverageContentHash(item.coverage);
+  }
 }
 
 /** Imports that write at least this many rows vacuum and analyze the member index afterwards. */
