@@ -5,6 +5,7 @@ import {
   familyNameParts,
   givenNameKey,
   isPlaceholderName,
+  foldText,
   nameKey,
   normalizeBirthDate,
   normalizeEmail,
@@ -52,6 +53,16 @@ const personFields: fc.Arbitrary<PersonFields> = fc.record(
 );
 
 describe('normalisation properties', () => {
+  it('foldText takes the printable-ASCII shortcut without changing any result', () => {
+    const reference = (x: string) => x.normalize('NFKD').replace(/\p{M}+/gu, '').toUpperCase();
+    fc.assert(
+      fc.property(fc.oneof(text, fc.string({ unit: 'grapheme-ascii' }), fc.constantFrom('O\'Brien-Núñez', 'ﬁ', 'Straße', 'Ǆ', ' a~z ')), (x) => {
+        expect(foldText(x)).toBe(reference(x));
+        expect(nameKey(x)).toBe(reference(x).replace(/[^A-Z]/g, ''));
+      }),
+    );
+  });
+
   it('nameKey is idempotent and yields only A–Z', () => {
     fc.assert(
       fc.property(text, (x) => {
