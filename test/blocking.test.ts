@@ -29,6 +29,16 @@ describe('blocking keys', () => {
     expect(shared({ ...william, birthDate: '1961-04-19' }, william)).toEqual(expect.arrayContaining(['fy', 'gf', 'gz']));
   });
 
+  it('finds a duplicate whose names, birth date and postcode were all corrupted, by house number and street', () => {
+    // FEBRL3's q0000842 shape: names exchanged and mistyped, another birth date, postcode digits swapped, the
+    // street's suffix run into its name. Only `hs` is left.
+    const member = { given: 'Joshua', family: 'Campbell', birthDate: '1967-02-27', addressLine: '12 Ballumbir Street, Hornby Lighthouse', city: 'Harbord', postalCode: '3198' };
+    const query = { given: 'Campblel', family: 'Joshua', birthDate: '1980-10-08', addressLine: '12 ballumbirxtreet', city: 'Harbord', postalCode: '3189' };
+    expect(shared(query, member)).toEqual(['hs']);
+    // A neighbour at another number on the same street shares no block.
+    expect(shared({ ...query, addressLine: '14 Ballumbir Street' }, member)).toEqual([]);
+  });
+
   it('files nothing under placeholder values', () => {
     const keys = memberBlockingKeys(normalizePerson({ given: 'Baby Boy', family: 'Unknown', birthDate: '1900-01-01', phone: '000-000-0000' }));
     expect(keys).toEqual([]);

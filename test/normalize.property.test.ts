@@ -14,6 +14,7 @@ import {
   normalizePhone,
   normalizeSex,
   normalizeStreet,
+  streetNamePrefix,
   normalizeSuffix,
   normalizeZip5,
   parseIsoDate,
@@ -124,6 +125,24 @@ describe('normalisation properties', () => {
         if (p.given && !isPlaceholderName(p.given)) expect(again.given).toBe(p.given);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('streetNamePrefix: the name after the house number and a directional, letters across words, or nothing', () => {
+    expect(streetNamePrefix(normalizeStreet('123 North Main Street, Apt 4')!, 4)).toBe('MAIN');
+    expect(streetNamePrefix(normalizeStreet('11 coplanddrive')!, 4)).toBe('COPL');
+    expect(streetNamePrefix(normalizeStreet('7 Oak Ave')!, 4)).toBe('OAKA');
+    expect(streetNamePrefix(normalizeStreet('PO Box 12')!, 4)).toBe('');
+    expect(streetNamePrefix(normalizeStreet('12 N')!, 4)).toBe('');
+    fc.assert(
+      fc.property(text, fc.integer({ min: 1, max: 9999 }), (x, n) => {
+        const street = normalizeStreet(`${n} ${x}`);
+        const prefix = street === undefined ? '' : streetNamePrefix(street, 4);
+        expect(prefix === '' || /^[A-Z]{4}$/.test(prefix)).toBe(true);
+        // The suffix and punctuation around the name do not change it.
+        if (prefix !== '') expect(streetNamePrefix(normalizeStreet(`${n} ${x} Street.`)!, 4)).toBe(prefix);
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -1,6 +1,6 @@
 import { doubleMetaphone } from 'double-metaphone';
 import type { NormalizedPerson } from './record.js';
-import { swapDayMonth } from './normalize.js';
+import { houseNumber, streetNamePrefix, swapDayMonth } from './normalize.js';
 
 /**
  * Blocking: which members are worth scoring against a query. A union of blocks, each an exact key that a
@@ -12,6 +12,9 @@ import { swapDayMonth } from './normalize.js';
  *   gf: given phonetic + family phonetic  — survives birth-date errors and moves together
  *   gm: given phonetic + birth month-day  — survives a married-name change with a year typo
  *   fz: family phonetic + ZIP5            — survives a birth-date error with a first-name typo or nickname
+ *   hs: house number + the street name's first four letters
+ *                                         — survives every name and birth-date error, a moved postcode or town,
+ *                                           and a street name typed with a slip after its fourth letter
  *   p:  phone,  e: e-mail
  *
  * Queries also look under `gf` with given and family exchanged (a form filled in the wrong order).
@@ -23,7 +26,10 @@ import { swapDayMonth } from './normalize.js';
  * that is skipped is logged by its kind (the part before the colon), not its value.
  */
 
-export const BLOCKING_KEYS_VERSION = 3;
+export const BLOCKING_KEYS_VERSION = 4;
+
+/** Letters of the street name in the `hs` key: four survived every slip in FEBRL3's duplicates that lost every other block. */
+const STREET_PREFIX_LETTERS = 4;
 
 /** Primary Double Metaphone code of a folded name: one code per name keeps blocks few and tight. */
 function primaryCode(name: string): string[] {
@@ -75,6 +81,8 @@ function blockingKeys(person: NormalizedPerson, dates: string[], withNicknames: 
     for (const f of family) keys.add(`gf:${g}:${f}`);
   }
   if (person.zip5) for (const f of family) keys.add(`fz:${f}:${person.zip5}`);
+  const street = person.street ? streetNamePrefix(person.street, STREET_PREFIX_LETTERS) : '';
+  if (street) keys.add(`hs:${houseNumber(person.street!)}:${street}`);
   if (withNicknames) {
     // Given and family exchanged: the member is filed under gf:<their given>:<their family>.
     for (const g of given) for (const f of family) keys.add(`gf:${f}:${g}`);

@@ -1,6 +1,7 @@
 import { canonicalSetsIntersect } from './nicknames.js';
 import { FIRST_NON_DECADE_POSITION, intersects, jaroWinkler, JW_HIGH, JW_SIMILAR, oneEditApart, onlyDifference, adjacentSwap, withinTwoEdits } from './compare.js';
 import type { NormalizedPerson } from './record.js';
+import { houseNumber } from './normalize.js';
 
 /**
  * Each field's comparison, declared once, as Splink declares them: its levels, best first, each with what it
@@ -154,13 +155,6 @@ const suffix = comparison({
     return a.suffix === b.suffix ? 'agree' : 'different';
   },
 });
-
-/** The house number: the street line's first token when it starts with a digit (`27`, `12A`), else ''. */
-function houseNumber(street: string): string {
-  const space = street.indexOf(' ');
-  const first = space === -1 ? street : street.slice(0, space);
-  return first !== '' && first.charCodeAt(0) >= 48 && first.charCodeAt(0) <= 57 ? first : '';
-}
 
 /**
  * Two street lines that are the same but for a clerk's slip: the same house number (or neither has one) and

@@ -264,6 +264,32 @@ export function normalizeStreet(line: string | undefined | null): string | undef
   return out.length > 0 ? out.join(' ') : undefined;
 }
 
+/** The house number of a normalised street line: its first token when it starts with a digit (`27`, `12A`), else ''. */
+export function houseNumber(street: string): string {
+  const space = street.indexOf(' ');
+  const first = space === -1 ? street : street.slice(0, space);
+  return first !== '' && first.charCodeAt(0) >= 48 && first.charCodeAt(0) <= 57 ? first : '';
+}
+
+const DIRECTIONAL_OUTPUTS = new Set(Object.values(DIRECTIONALS));
+
+/**
+ * The first `length` letters of the street's name in a normalised street line, after the house number and any
+ * directional (`123 N MAIN ST` → `MAIN`), or '' when the line has no house number or too few letters. Letters of
+ * the following words count too, so a name run into its suffix (`COPLANDDRIVE`) or cut short keeps its prefix.
+ */
+export function streetNamePrefix(street: string, length: number): string {
+  const number = houseNumber(street);
+  if (number === '') return '';
+  let letters = '';
+  for (const token of street.slice(number.length).split(' ')) {
+    if (token === '' || (letters === '' && DIRECTIONAL_OUTPUTS.has(token))) continue;
+    letters += token.replace(/[^A-Z]/g, '');
+    if (letters.length >= length) return letters.slice(0, length);
+  }
+  return '';
+}
+
 /** A town or locality for comparison: folded, letters and single spaces only (`St. Kilda` → `ST KILDA`). */
 export function normalizeCity(city: string | undefined | null): string | undefined {
   const text = foldText(city).replace(/[^A-Z]+/g, ' ').trim();
