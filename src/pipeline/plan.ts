@@ -13,7 +13,7 @@ import type { ModelProvider } from '../members/model-store.js';
 import { disclosureStanding } from '../links/member-links.js';
 import { findMemberIds } from '../members/member-index.js';
 import { matchDecisions } from '../metrics.js';
-import { countAttempts, countUnmatched, lockoutRemaining, reserveReviewCases, type MatchAttempt, type TripReason } from '../policy/limits.js';
+import { countUnmatched, lockoutOrCountAttempts, lockoutRemaining, reserveReviewCases, type MatchAttempt, type TripReason } from '../policy/limits.js';
 import { isHighRisk } from '../review/high-risk.js';
 import { reviewRequestKey } from '../review/request-key.js';
 import { findCasesByRequests, type ReviewCase } from '../review/review-cases.js';
@@ -22,8 +22,9 @@ import type { Authority } from './authority.js';
 import { DOORS, type Door, type MatchInput, type MatchPlan, type PlannedBatch, type SecurityAlert } from './types.js';
 
 /**
- * The match pipeline's planning half, for every door: guard → consent → (reviewer's decision | resolve →
- * decide) → guard → opt-out. Reads only — Postgres is not written; the guards' counters in Redis are — and
+ * The match pipeline's planning half, for every door: consent → guard (lockout, attempts) → (reviewer's decision |
+ * resolve → decide) → guard (misses) → opt-out. Consent is judged first only because it is pure: a locked tenant
+ * is still answered `locked` for every input, consent refused or not. Reads only — Postgres is not written; the guards' counters in Redis are — and
  * returns one plan per input with a domain outcome. `commitPlans` (commit.ts) then writes every plan's effect
  * and audit event in the caller's transaction. `$member-match` is a batch of one; bulk and roster chunks are
  * batches of many.
@@ -74,11 +75,7 @@ export async function planMatches(
   const alert = (reasonCode: string, details: Record<string, unknown>) =>
     alerts.push({ reasonCode, details: { door, tenant: authority.tenant, actorChain: authority.actorChain, ...details } });
 
-  // 1. A locked tenant is answered without matching anything.
-  const lockedFor = await lockoutRemaining(redis, authority.tenant, deps.db);
-  if (lockedFor > 0) return { plans: inputs.map(() => lockedPlan(lockedFor)), alerts };
-
-  // 2. Consent, judged before matching: a member whose consent fails is not looked for at all.
+  // 1. Consent, judged before matching: a member whose consent fails is not looked for at all.
   const now = deps.now?.() ?? new Date();
   const live: Prepared[] = [];
   inputs.forEach((input, index) => {
@@ -115,36 +112,36 @@ export async function planMatches(
     live.push({ index, input, permit, normalized, requestKey, attempt });
   });
 
-  // 3. Brute-force attempts, counted before anything is resolved (partner doors: they disclose).
+  // 2. A locked tenant is answered without matching anything; otherwise brute-force attempts are counted before
+  // anything is resolved (partner doors: they disclose). One Redis round trip for both.
   const fresh = live.filter((p) => !p.input.reviewCase);
-  if (discloses) {
-    const trip = await countAttempts(redis, config.limits, authority.tenant, fresh.map((p) => p.attempt!), deps.db);
-    if (trip) {
-      tripped(deps, authority, trip, alert);
-      for (const p of live) plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
-      return { plans, alerts };
-    }
+  const { lockedFor, trip } = await lockoutOrCountAttempts(redis, config.limits, authority.tenant, discloses ? fresh.map((p) => p.attempt!) : [], deps.db);
+  if (lockedFor > 0) return { plans: inputs.map(() => lockedPlan(lockedFor)), alerts };
+  if (trip) {
+    tripped(deps, authority, trip, alert);
+    for (const p of live) plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
+    return { plans, alerts };
   }
 
-  // 4. A person already with a reviewer takes the reviewer's answer: pending stays pending, a decision is final.
+  // 3. A person already with a reviewer takes the reviewer's answer: pending stays pending, a decision is final.
   const cases = await findCasesByRequests(deps.db, authority.organization, fresh.map((p) => p.requestKey));
   const caseOf = (p: Prepared) => p.input.reviewCase ?? cases.get(p.requestKey);
   const decidedMemberIds = await findMemberIds(deps.db, live.flatMap((p) => caseOf(p)?.decidedMemberUuid ?? []));
 
-  // 5. Everyone else goes to the scorer.
+  // 4. Everyone else goes to the scorer.
   const toScore = live.filter((p) => !caseOf(p));
   const resolutions = await resolveAll(deps, toScore);
   for (const r of resolutions) matchDecisions.inc({ door, outcome: r.decision.outcome });
   const decisionOf = new Map(toScore.map((p, i) => [p, resolutions[i]!.decision]));
 
-  // 6. Misses count against the tenant (partner doors); a trip withholds every match in this batch.
+  // 5. Misses count against the tenant (partner doors); a trip withholds every match in this batch.
   let unmatchedTrip: TripReason | undefined;
   if (discloses) {
     unmatchedTrip = await countUnmatched(redis, config.limits, authority.tenant, resolutions.filter((r) => r.decision.outcome !== 'matched').length, deps.db);
     if (unmatchedTrip) tripped(deps, authority, unmatchedTrip, alert);
   }
 
-  // 7. Each person's plan, from the reviewer's case or the scorer's decision.
+  // 6. Each person's plan, from the reviewer's case or the scorer's decision.
   for (const p of live) {
     const review = caseOf(p);
     plans[p.index] = review
@@ -153,7 +150,7 @@ export async function planMatches(
     if (unmatchedTrip && plans[p.index]!.outcome === 'matched') plans[p.index] = lockedPlan(config.limits.lockoutSeconds);
   }
 
-  // 8. New review cases come out of the tenant's hourly budget; beyond it, the uncertain are not matched.
+  // 7. New review cases come out of the tenant's hourly budget; beyond it, the uncertain are not matched.
   const wanting = live.filter((p) => plans[p.index]!.effects.newCase);
   const budget = authority.linkOwnerClientId === null ? config.limits.internalReviewCasesPerHour : config.limits.reviewCasesPerHour;
   const { granted, firstRefusal } = await reserveReviewCases(redis, budget, authority.tenant, wanting.length);
@@ -166,7 +163,7 @@ export async function planMatches(
     if (firstRefusal) alert('review-budget-exhausted', { budgetPerHour: budget });
   }
 
-  // 9. Partner doors: our opt-out registry overrides any consent; a match not opted out becomes a link.
+  // 8. Partner doors: our opt-out registry overrides any consent; a match not opted out becomes a link.
   if (discloses) {
     const matched = live.filter((p) => plans[p.index]!.outcome === 'matched');
     const standings = await disclosureStanding(

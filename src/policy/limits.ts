@@ -151,36 +151,70 @@ export interface MatchAttempt {
 }
 
 /**
- * Counts attempts before anything is resolved: the card identifiers tried for each person, and the birth dates
- * tried for each name and year. Answers the trip reason when the tenant has now crossed a limit (the lockout
- * is then set), so the caller can refuse the whole batch without matching any of it.
+ * The lockout check and the attempt count in one Redis round trip (a script, atomic like MULTI): the lockout's
+ * TTL, and only when the tenant is not locked, each attempt's two sets added to and counted. A locked tenant's
+ * attempts are not counted, exactly as when the two were separate calls (a locked batch is refused before
+ * anything is counted). Postgres' copy of the lockout is read as `lockoutRemaining` reads it, in parallel.
+ * Answers the seconds locked (0 if not) and, when not locked, the trip reason this count crossed (the lockout is
+ * then set). Each round trip saved here is a socket write and a wake-up of Redis, the dearest part of a
+ * request's CPU on this project's machines (docs/benchmarks.md).
  */
-export async function countAttempts(
+export async function lockoutOrCountAttempts(
   redis: Redis,
   settings: LimitSettings,
   tenant: string,
   attempts: readonly MatchAttempt[],
   db: Db,
-): Promise<TripReason | undefined> {
-  if (attempts.length === 0) return undefined;
-  const reason = await guarded(async (): Promise<TripReason | undefined> => {
-    const pipeline = redis.multi();
-    for (const attempt of attempts) {
-      const cards = createHash('sha256').update([...attempt.cardIdentifiers].sort().join('\n')).digest('base64url').slice(0, 16);
-      const cardsKey = `bf:cards:${tenant}:${attempt.demographicsHash}`;
-      const datesKey = `bf:dates:${tenant}:${attempt.nameYearHash}`;
-      pipeline.sadd(cardsKey, cards).expire(cardsKey, settings.windowSeconds, 'NX').scard(cardsKey);
-      pipeline.sadd(datesKey, attempt.birthDateHash).expire(datesKey, settings.windowSeconds, 'NX').scard(datesKey);
-    }
-    const results = (await pipeline.exec()) as [null, number][];
-    for (let i = 0; i < attempts.length; i++) {
-      if (results[i * 6 + 2]![1] > settings.cardVariantsPerPerson) return 'card-variants';
-      if (results[i * 6 + 5]![1] > settings.birthDateVariantsPerName) return 'birth-date-variants';
-    }
-    return undefined;
-  }, undefined);
-  if (reason) await lock(db, redis, settings, tenant, reason);
-  return reason;
+): Promise<{ lockedFor: number; trip?: TripReason | undefined }> {
+  const keys = [lockoutKey(tenant)];
+  const members: string[] = [];
+  for (const attempt of attempts) {
+    keys.push(`bf:cards:${tenant}:${attempt.demographicsHash}`, `bf:dates:${tenant}:${attempt.nameYearHash}`);
+    members.push(cardsDigest(attempt), attempt.birthDateHash);
+  }
+  const [stored, counted] = await Promise.all([
+    guarded(() => storedLockoutRemaining(db, tenant), 0),
+    guarded(async () => (await runScript(redis, LOCKOUT_OR_COUNT, keys, [String(settings.windowSeconds), ...members])) as number[], [0]),
+  ]);
+  const lockedFor = Math.max(stored, counted[0] ?? 0);
+  if (lockedFor > 0) return { lockedFor };
+  let trip: TripReason | undefined;
+  for (let i = 0; i < attempts.length && !trip; i++) {
+    if ((counted[1 + 2 * i] ?? 0) > settings.cardVariantsPerPerson) trip = 'card-variants';
+    else if ((counted[2 + 2 * i] ?? 0) > settings.birthDateVariantsPerName) trip = 'birth-date-variants';
+  }
+  if (trip) await lock(db, redis, settings, tenant, trip);
+  return { lockedFor: 0, trip };
+}
+
+/** KEYS[1] the lockout, then the attempts' sets; ARGV[1] the window in seconds, then each set's new member. */
+const LOCKOUT_OR_COUNT = `
+local ttl = redis.call('TTL', KEYS[1])
+if ttl > 0 then return {ttl} end
+local out = {0}
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1], 'NX')
+  out[i] = redis.call('SCARD', KEYS[i])
+end
+return out`;
+
+const scriptDigests = new Map<string, string>();
+
+/** EVALSHA, and EVAL when Redis does not hold the script yet (after a restart or a SCRIPT FLUSH). */
+async function runScript(redis: Redis, script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  let digest = scriptDigests.get(script);
+  if (!digest) scriptDigests.set(script, (digest = createHash('sha1').update(script).digest('hex')));
+  try {
+    return await redis.evalsha(digest, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+    return redis.eval(script, keys.length, ...keys, ...args);
+  }
+}
+
+function cardsDigest(attempt: MatchAttempt): string {
+  return createHash('sha256').update([...attempt.cardIdentifiers].sort().join('\n')).digest('base64url').slice(0, 16);
 }
 
 /** Adds `count` unmatched members to the tenant's window; answers the trip reason when that crosses the limit. */
