@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockoutOrCountAttempts, type LimitSettings, type MatchAttempt } from '../src/policy/limits.js';
 import { createRedis } from '../src/redis.js';
@@ -45,8 +46,8 @@ describe('lockout check and attempt count in one round trip', () => {
     expect(await lockoutOrCountAttempts(redis, settings, 'tenant-a', [attempt('c2')], t.db)).toEqual({ lockedFor: 0, trip: undefined });
     expect(await lockoutOrCountAttempts(redis, settings, 'tenant-a', [attempt('c3')], t.db)).toEqual({ lockedFor: 0, trip: 'card-variants' });
     expect(await redis.ttl('lockout:tenant-a')).toBeGreaterThan(0);
-    const stored = await t.db.selectFrom('tenant_lockouts').select('reason').where('tenant', '=', 'tenant-a').executeTakeFirst();
-    expect(stored?.reason).toBe('card-variants');
+    const stored = await sql<{ reason: string }>`SELECT reason FROM tenant_lockouts WHERE tenant = 'tenant-a'`.execute(t.db);
+    expect(stored.rows[0]?.reason).toBe('card-variants');
   });
 
   it('answers a locked tenant with its lockout and counts nothing while it lasts', async () => {
