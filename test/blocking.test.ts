@@ -39,6 +39,17 @@ describe('blocking keys', () => {
     expect(shared({ ...query, addressLine: '14 Ballumbir Street' }, member)).toEqual([]);
   });
 
+  it('keys the birth-date block by either name\'s initial, so a day\'s births are not one block', () => {
+    const keys = memberBlockingKeys(normalizePerson(william)).filter((k) => blockKind(k) === 'd');
+    expect(keys).toEqual(['d:1961-04-09:fT', 'd:1961-04-09:gW']);
+    // A married name, a nickname, names exchanged on the form: each keeps one initial in its place.
+    expect(shared({ ...william, family: 'Hall', postalCode: '94105', phone: undefined }, william)).toContain('d');
+    expect(shared({ ...william, given: 'Bill', postalCode: '94105', phone: undefined }, william)).toContain('d');
+    expect(shared({ ...william, given: 'Turner', family: 'William', postalCode: '94105', phone: undefined }, william)).toContain('d');
+    // Another person born the same day with other initials shares no block.
+    expect(shared({ given: 'Anna', family: 'Lopez', birthDate: william.birthDate }, william)).toEqual([]);
+  });
+
   it('files nothing under placeholder values', () => {
     const keys = memberBlockingKeys(normalizePerson({ given: 'Baby Boy', family: 'Unknown', birthDate: '1900-01-01', phone: '000-000-0000' }));
     expect(keys).toEqual([]);

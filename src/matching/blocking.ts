@@ -6,7 +6,8 @@ import { houseNumber, streetNamePrefix, swapDayMonth } from './normalize.js';
  * Blocking: which members are worth scoring against a query. A union of blocks, each an exact key that a
  * true match is likely to share even when other fields are wrong:
  *
- *   d:  birth date                       — survives name changes, nicknames, moves
+ *   d:  birth date + one name's initial  — survives a change of either name (a marriage, a nickname), moves;
+ *                                           filed twice, under the family name's initial and the given name's
  *   fy: family phonetic + birth year      — survives date typos in day/month, moves, given-name changes
  *   gz: given phonetic + ZIP5             — survives any birth-date error and a married-name change
  *   gf: given phonetic + family phonetic  — survives birth-date errors and moves together
@@ -26,7 +27,7 @@ import { houseNumber, streetNamePrefix, swapDayMonth } from './normalize.js';
  * that is skipped is logged by its kind (the part before the colon), not its value.
  */
 
-export const BLOCKING_KEYS_VERSION = 4;
+export const BLOCKING_KEYS_VERSION = 5;
 
 /** Letters of the street name in the `hs` key: four survived every slip in FEBRL3's duplicates that lost every other block. */
 const STREET_PREFIX_LETTERS = 4;
@@ -71,8 +72,14 @@ function blockingKeys(person: NormalizedPerson, dates: string[], withNicknames: 
   const keys = new Set<string>();
   const given = givenCodes(person, withNicknames);
   const family = familyCodes(person);
+  // The initials of the folded names, each tagged with the name it stands for; a query also looks under them
+  // exchanged (a form filled in the wrong order).
+  const familyInitial = person.family?.[0];
+  const givenInitial = person.given?.[0];
+  const initials = [familyInitial && `f${familyInitial}`, givenInitial && `g${givenInitial}`];
+  if (withNicknames) initials.push(givenInitial && `f${givenInitial}`, familyInitial && `g${familyInitial}`);
   for (const date of dates) {
-    keys.add(`d:${date}`);
+    for (const initial of initials) if (initial) keys.add(`d:${date}:${initial}`);
     for (const f of family) keys.add(`fy:${f}:${date.slice(0, 4)}`);
     for (const g of given) keys.add(`gm:${g}:${date.slice(5)}`);
   }
