@@ -11,8 +11,9 @@ import { houseNumber, streetNamePrefix, swapDayMonth } from './normalize.js';
  *   fy: family phonetic + birth year      — survives date typos in day/month, moves, given-name changes
  *   gz: given phonetic + ZIP5             — survives any birth-date error and a married-name change
  *   gf: given phonetic + family phonetic  — survives birth-date errors and moves together
- *   gm: given phonetic + birth month-day + birth decade
- *                                         — survives a married-name change with a slip in the year's last digit
+ *   gm: given phonetic + birth month-day, filed twice: with the birth decade, and with the family name's initial
+ *                                         — survives a married-name change with a slip in the year's last digit,
+ *                                           and a slip in any digit of the year with a typo in the family name
  *   fz: family phonetic + ZIP5            — survives a birth-date error with a first-name typo or nickname
  *   hs: house number + the street name's first four letters
  *                                         — survives every name and birth-date error, a moved postcode or town,
@@ -28,7 +29,7 @@ import { houseNumber, streetNamePrefix, swapDayMonth } from './normalize.js';
  * that is skipped is logged by its kind (the part before the colon), not its value.
  */
 
-export const BLOCKING_KEYS_VERSION = 6;
+export const BLOCKING_KEYS_VERSION = 7;
 
 /** Letters of the street name in the `hs` key: four survived every slip in FEBRL3's duplicates that lost every other block. */
 const STREET_PREFIX_LETTERS = 4;
@@ -82,8 +83,12 @@ function blockingKeys(person: NormalizedPerson, dates: string[], withNicknames: 
   for (const date of dates) {
     for (const initial of initials) if (initial) keys.add(`d:${date}:${initial}`);
     for (const f of family) keys.add(`fy:${f}:${date.slice(0, 4)}`);
-    // The decade (`196` of 1961) keeps a popular first name's birthday from being a thousandth of the index.
-    for (const g of given) keys.add(`gm:${g}:${date.slice(5)}:${date.slice(0, 3)}`);
+    // The decade (`196` of 1961) or the family initial keeps a popular first name's birthday from being a
+    // thousandth of the index; either survives what the other does not (a decade digit mistyped: 2021 → 2001).
+    for (const g of given) {
+      keys.add(`gm:${g}:${date.slice(5)}:${date.slice(0, 3)}`);
+      if (familyInitial) keys.add(`gm:${g}:${date.slice(5)}:f${familyInitial}`);
+    }
   }
   for (const g of given) {
     if (person.zip5) keys.add(`gz:${g}:${person.zip5}`);
