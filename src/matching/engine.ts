@@ -91,7 +91,7 @@ function cardValues(offered: PersonFields, query: NormalizedPerson): string[] {
  * candidates. On the synthetic 1M index this scores about 15 candidates per matched query instead of 107,
  * and changed no decision (docs/benchmarks.md, docs/architecture.md).
  */
-const FIRST_PASS_BLOCKS = new Set(['gf', 'gz', 'fz', 'p', 'e']);
+export const FIRST_PASS_BLOCKS = new Set(['gf', 'gz', 'fz', 'p', 'e']);
 
 /** One person to resolve; `normalized` lets a caller that already normalised the offered demographics skip doing it again. */
 export interface ResolutionRequest {

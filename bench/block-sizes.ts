@@ -1,3 +1,9 @@
+/**
+ * npx tsx bench/block-sizes.ts DATABASE_URL QUERIES.ndjson [N] — how many members each kind of block holds for
+ * the first N (default 300) `$member-match` requests of a query file, against an index already loaded (a bench's
+ * or an evaluation's scratch database): mean, median, 90th percentile and maximum per kind. The candidates a
+ * query costs at a given index size come from here (docs/accuracy.md, blocking keys versions 5–7).
+ */
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { createDb } from '../src/db/database.js';
@@ -9,7 +15,12 @@ const lines = readFileSync(process.argv[3]!, 'utf8').trim().split('\n').slice(0,
 const sizes = new Map<string, number[]>();
 for (const line of lines) {
   const j = JSON.parse(line);
-  let parsed: any; try { parsed = parseMemberMatchRequest(j.parameters); } catch { continue; }
+  let parsed: ReturnType<typeof parseMemberMatchRequest>;
+  try {
+    parsed = parseMemberMatchRequest(j.parameters);
+  } catch {
+    continue;
+  }
   const keys = queryBlockingKeys(normalizePerson(offeredPerson(parsed)));
   const rows = await sql<{ key: string; n: number }>`SELECT k.key, (SELECT count(*) FROM (SELECT 1 FROM member_blocking_keys b WHERE b.key = k.key LIMIT 1001) x)::int AS n FROM unnest(${keys}::text[]) k(key)`.execute(db);
   const per = new Map<string, number>();
