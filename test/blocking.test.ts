@@ -1,7 +1,9 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { up as rekeyToVersion7 } from '../migrations/0020_blocking_keys_v7.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matching/blocking.js';
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
@@ -86,6 +88,26 @@ describe('candidate retrieval in Postgres', () => {
     expect(summary.rejected).toBe(0);
   });
   afterAll(() => t.drop());
+
+  it('migration 0020 re-keys an index keyed by version 4 into version 7\'s birth-date and birthday blocks', async () => {
+    const keysNow = async () =>
+      (await sql<{ key: string; member_uuid: string }>`SELECT key, member_uuid FROM member_blocking_keys ORDER BY key, member_uuid`.execute(t.db)).rows;
+    const imported = await keysNow();
+    // Back to version 4's shape: one `d:<date>` and one `gm:<code>:<MM-DD>` per member, as that code filed them.
+    await sql`DELETE FROM member_blocking_keys WHERE key LIKE 'd:%' OR key LIKE 'gm:%'`.execute(t.db);
+    await sql`INSERT INTO member_blocking_keys (key, member_uuid)
+      SELECT 'd:' || (match_profile->>'birthDate'), id FROM members WHERE match_profile->>'birthDate' IS NOT NULL
+      UNION SELECT 'gm:' || (match_profile->'givenPhonetic'->>0) || ':' || substr(match_profile->>'birthDate', 6), id FROM members
+        WHERE match_profile->>'birthDate' IS NOT NULL AND match_profile->'givenPhonetic'->>0 IS NOT NULL`.execute(t.db);
+    expect(await keysNow()).not.toEqual(imported);
+    // Migrations are written against an untyped Kysely, as the migrator runs them.
+    const migrationDb = t.db as unknown as Kysely<unknown>;
+    await rekeyToVersion7(migrationDb);
+    expect(await keysNow()).toEqual(imported);
+    // Run again on an index already in version 7's shape: nothing changes.
+    await rekeyToVersion7(migrationDb);
+    expect(await keysNow()).toEqual(imported);
+  });
 
   it('stores blocking keys at import and finds the member through them without a card identifier', async () => {
     const stored = await t.db.selectFrom('member_blocking_keys').select(t.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
