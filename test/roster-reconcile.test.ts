@@ -196,8 +196,14 @@ describe('roster reconciliation', () => {
     const rows = members.length * 40;
     const started = await upload(roster(40, [], '\n\n\n'));
     const id = started.body.id as string;
-    await eventually(async () => ((await status(id)).body.rowsDone > 0 ? true : undefined), 30_000, 20);
+    const db = ts.service.deps.db;
+    // Kill while a chunk is being decided (started, not done) after some rows are in, so the kill interrupts work.
+    const inFlight = () =>
+      db.selectFrom('batch_chunks').select('chunk').where('job_id', '=', id).where('attempts', '>=', 1).where('done_at', 'is', null).execute();
+    await eventually(async () => ((await status(id)).body.rowsDone > 0 && (await inFlight()).length > 0 ? true : undefined), 30_000, 5);
     await stopWorkers('SIGKILL');
+    // The worker is dead: the chunks started and not done now are the ones the kill interrupted.
+    const interrupted = (await inFlight()).map((c) => c.chunk);
     const midway = (await status(id)).body;
     expect(midway.state).toBe('running');
     expect(midway.rowsDone).toBeLessThan(rows);
@@ -208,7 +214,6 @@ describe('roster reconciliation', () => {
     expect(lines).toHaveLength(rows);
     expect(new Set(lines.map((l) => l.line)).size).toBe(rows);
     // Exactly one audit event per row, and the chain intact.
-    const db = ts.service.deps.db;
     const perRow = await sql<{ row: string; n: number }>`
       SELECT details->>'row' AS row, count(*)::int AS n FROM audit_events
       WHERE operation = 'roster-reconcile' AND details->>'batchJob' = ${id} GROUP BY 1`.execute(db);
@@ -216,8 +221,9 @@ describe('roster reconciliation', () => {
     expect(perRow.rows.every((r) => r.n === 1)).toBe(true);
     expect(await verifyAuditChain(db)).toMatchObject({ ok: true });
     // The kill interrupted a chunk, which ran again (and found nothing of its first attempt committed).
+    expect(interrupted.length).toBeGreaterThan(0);
     const retried = await db.selectFrom('batch_chunks').select('chunk').where('job_id', '=', id).where('attempts', '>', 1).execute();
-    expect(retried.length).toBeGreaterThan(0);
+    expect(retried.map((c) => c.chunk)).toEqual(expect.arrayContaining(interrupted));
   }, 120_000);
 
   it('refuses bad uploads with a clear answer', async () => {
