@@ -4,10 +4,11 @@ import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { up as rekeyToVersion7 } from '../migrations/0020_blocking_keys_v7.js';
+import { convertedProfile } from '../migrations/0021_member_match_profiles.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matching/blocking.js';
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
-import { MATCH_PROFILE_VERSION, matchProfile, personFromProfile } from '../src/matching/profile.js';
+import { decodeMatchProfile, encodeMatchProfile, MATCH_PROFILE_VERSION, matchProfile, personFromProfile } from '../src/matching/profile.js';
 import { findCandidates } from '../src/matching/engine.js';
 import { compareCandidate } from '../src/matching/decide.js';
 import { memberIndexCandidates } from '../src/members/candidate-source.js';
@@ -71,14 +72,32 @@ describe('blocking keys', () => {
 describe('stored match profiles', () => {
   const fields = { given: 'Bill', family: 'Turner-Hall', birthDate: '1961-04-09', postalCode: '30301-1234', identifiers: ['m1', 'S2'] };
   it('stand in for normalisation, identifiers apart', () => {
-    expect(personFromProfile(JSON.parse(JSON.stringify(matchProfile(fields))), fields)).toEqual(normalizePerson(fields));
+    expect(personFromProfile(encodeMatchProfile(matchProfile(fields)), fields)).toEqual(normalizePerson(fields));
+    const full = { ...fields, middle: 'Ann Marie', suffix: 'Jr', sex: 'male', addressLine: '12 N Main St Apt 4', city: 'St. Kilda', phone: '(404) 555-0199', email: 'Bill@Example.org' };
+    expect(personFromProfile(encodeMatchProfile(matchProfile(full)), full)).toEqual(normalizePerson(full));
   });
-  it('are recomputed when written by another version of the normaliser', () => {
-    const stale = { ...matchProfile(fields), v: MATCH_PROFILE_VERSION - 1, given: 'SOMETHING ELSE' };
+  it('are recomputed when written by another version of the normaliser, or missing', () => {
+    const stale = encodeMatchProfile({ ...matchProfile(fields), v: MATCH_PROFILE_VERSION - 1, given: 'SOMETHING ELSE' });
     expect(personFromProfile(stale, fields)).toEqual(normalizePerson(fields));
     expect(personFromProfile(null, fields)).toEqual(normalizePerson(fields));
+    expect(personFromProfile('', fields)).toEqual(normalizePerson(fields)); // what migration 0021 stores for a stale one
+  });
+  it('keep every field in its place when a value holds a separator', () => {
+    const profile = { ...matchProfile({ ...fields, email: 'a@b.org' }), email: 'a\x1fb\x1e@b.org' };
+    const decoded = decodeMatchProfile(encodeMatchProfile(profile), []);
+    expect(decoded).toMatchObject({ email: 'a\uFFFDb\uFFFD@b.org', given: 'BILL', zip5: '30301', familyParts: ['TURNER', 'HALL'] });
   });
 });
+
+/** Puts back `members.match_profile` as the jsonb migration 0003 made it, filled from today's stored profiles. */
+async function withJsonProfiles(db: TestDatabase['db']): Promise<void> {
+  await sql`ALTER TABLE members ADD COLUMN match_profile jsonb`.execute(db);
+  const stored = await db.selectFrom('member_match_profiles').select(['member_uuid', 'profile']).execute();
+  for (const { member_uuid, profile } of stored) {
+    const { identifiers: _identifiers, ...person } = decodeMatchProfile(profile, [])!;
+    await sql`UPDATE members SET match_profile = ${JSON.stringify({ ...person, v: MATCH_PROFILE_VERSION })}::jsonb WHERE id = ${member_uuid}`.execute(db);
+  }
+}
 
 describe('candidate retrieval in Postgres', () => {
   let t: TestDatabase;
@@ -93,6 +112,8 @@ describe('candidate retrieval in Postgres', () => {
     const keysNow = async () =>
       (await sql<{ key: string; member_uuid: string }>`SELECT key, member_uuid FROM member_blocking_keys ORDER BY key, member_uuid`.execute(t.db)).rows;
     const imported = await keysNow();
+    // The profiles as the jsonb column they were in until migration 0021, which migration 0020 reads.
+    await withJsonProfiles(t.db);
     // Back to version 4's shape: one `d:<date>` and one `gm:<code>:<MM-DD>` per member, as that code filed them.
     await sql`DELETE FROM member_blocking_keys WHERE key LIKE 'd:%' OR key LIKE 'gm:%'`.execute(t.db);
     await sql`INSERT INTO member_blocking_keys (key, member_uuid)
@@ -107,14 +128,28 @@ describe('candidate retrieval in Postgres', () => {
     // Run again on an index already in version 7's shape: nothing changes.
     await rekeyToVersion7(migrationDb);
     expect(await keysNow()).toEqual(imported);
+    await sql`ALTER TABLE members DROP COLUMN match_profile`.execute(t.db);
+  });
+
+  it('migration 0021 converts every jsonb profile into exactly the text an import stores', async () => {
+    await withJsonProfiles(t.db);
+    // A profile of another version becomes the empty (stale) profile.
+    await sql`UPDATE members SET match_profile = jsonb_set(match_profile, '{v}', '1') WHERE member_id = '55678'`.execute(t.db);
+    const rows = (
+      await sql<{ member_id: string; stored: string; converted: string }>`
+        SELECT m.member_id, p.profile AS stored, ${convertedProfile} AS converted FROM members m JOIN member_match_profiles p ON p.member_uuid = m.id`.execute(t.db)
+    ).rows;
+    expect(rows.length).toBeGreaterThan(30);
+    for (const row of rows) expect(row.converted, row.member_id).toBe(row.member_id === '55678' ? '' : row.stored);
+    await sql`ALTER TABLE members DROP COLUMN match_profile`.execute(t.db);
   });
 
   it('stores blocking keys at import and finds the member through them without a card identifier', async () => {
     const stored = await t.db.selectFrom('member_blocking_keys').select(t.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBeGreaterThan(39 * 4);
     // Each member's normalised profile is stored too, so requests do not re-normalise candidates.
-    const profiles = await t.db.selectFrom('members').select('match_profile').execute();
-    expect(profiles.every((p) => (p.match_profile as { v?: number } | null)?.v === MATCH_PROFILE_VERSION)).toBe(true);
+    const profiles = await t.db.selectFrom('members').leftJoin('member_match_profiles as p', 'p.member_uuid', 'members.id').select('p.profile').execute();
+    expect(profiles.every((p) => p.profile !== null && decodeMatchProfile(p.profile, []) !== undefined)).toBe(true);
     const { candidates, oversizedBlockKinds } = await findCandidates(memberIndexCandidates(t.db, 1000), { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] });
     expect(candidates.map((c) => c.memberId)).toContain('55678');
     expect(oversizedBlockKinds).toEqual([]);

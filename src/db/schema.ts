@@ -23,7 +23,6 @@ export interface MembersTable {
   family_key: string;
   given_key: string;
   content_hash: string;
-  match_profile: JSONColumnType<Record<string, unknown>> | null;
   ended_at: Date | null;
   last_seen_job: string | null;
   created_at: Timestamp;
@@ -249,8 +248,16 @@ export interface ReviewOutboxTable {
   published_at: Date | null;
 }
 
+/** Each member's match profile as stored text (src/matching/profile.ts, migration 0021), beside its member number. */
+export interface MemberMatchProfilesTable {
+  member_uuid: string;
+  member_id: string;
+  profile: string;
+}
+
 export interface Database {
   members: MembersTable;
+  member_match_profiles: MemberMatchProfilesTable;
   member_identifiers: MemberIdentifiersTable;
   coverages: CoveragesTable;
   partner_clients: PartnerClientsTable;

@@ -10,7 +10,8 @@ import type { Db, DbOrTx } from '../db/database.js';
  *
  *  - {@link deferIndexes} drops, in one transaction, the foreign keys and the indexes the import's upserts do not
  *    need — everything on `member_blocking_keys` (its primary key too: the import writes a new member's keys with
- *    a plain INSERT), and the non-unique indexes of `member_identifiers` and `coverages` — noting each definition
+ *    a plain INSERT), the non-unique indexes of `member_identifiers` and `coverages`, and the foreign keys of those and
+ *    of `member_match_profiles` — noting each definition
  *    in `index_import_deferred` (migration 0015). The unique keys the upserts conflict on stay.
  *  - {@link buildDeferredIndexes} builds them again once the rows are in (the indexes of each table in parallel,
  *    then the foreign keys), and is run at the start of every import too, so an import that stopped half-way
@@ -31,6 +32,8 @@ const DEFERRABLE: readonly Deferrable[] = [
   { table: 'member_blocking_keys', primaryKey: true },
   { table: 'member_identifiers', primaryKey: false },
   { table: 'coverages', primaryKey: false },
+  // Its primary key stays: a member written twice in one import updates its profile on it.
+  { table: 'member_match_profiles', primaryKey: false },
 ];
 
 /** Session settings for building the indexes: more sort memory than the default 64 MB, and parallel workers. */
@@ -45,7 +48,7 @@ export async function deferIndexes(db: Db): Promise<boolean> {
   try {
     return await db.transaction().execute(async (trx) => {
       // No other import may add members between the check and the drop.
-      await sql`LOCK TABLE members, member_blocking_keys, member_identifiers, coverages IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+      await sql`LOCK TABLE members, member_blocking_keys, member_identifiers, coverages, member_match_profiles IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
       const busy = await sql<{ busy: boolean }>`
         SELECT EXISTS (SELECT 1 FROM members) OR EXISTS (SELECT 1 FROM member_blocking_keys) OR EXISTS (SELECT 1 FROM index_import_deferred) AS busy`.execute(trx);
       if (busy.rows[0]?.busy !== false) return false;

@@ -11,8 +11,8 @@ export interface CandidateMember {
   memberUuid: string;
   memberId: string;
   fields: PersonFields;
-  /** The match profile stored at import (see matching/profile.ts), if any. */
-  profile: unknown;
+  /** The match profile stored at import (see matching/profile.ts `encodeMatchProfile`), if any. */
+  profile: string | null;
 }
 
 export interface CandidateLookup {
@@ -38,27 +38,28 @@ interface CandidateRow {
   phone: string | null;
   email: string | null;
   identifiers: string[] | null;
-  match_profile: unknown;
+  profile: string | null;
   card_hit: boolean;
   oversized: string[] | null;
 }
 
 /**
- * The columns a candidate is scored on: its stored match profile, and its raw demographics only when that
- * profile is missing or of another version (then they are normalised afresh). Shipping and parsing twelve
- * columns per candidate that the scorer never reads cost more than the scoring.
+ * The columns a candidate is scored on, read from `member_match_profiles` (`p`) alone: its stored match profile,
+ * and its raw demographics from `members` only when that profile is of another version (then they are normalised
+ * afresh). Shipping and parsing twelve columns per candidate that the scorer never reads cost more than the
+ * scoring; reading the wide member row at all cost more than the narrow profile (migration 0021).
  */
 const demographicColumns = sql`
-  m.id, m.member_id, m.match_profile,
-  CASE WHEN m.match_profile->>'v' = ${String(MATCH_PROFILE_VERSION)} THEN NULL ELSE jsonb_build_object(
+  p.member_uuid AS id, p.member_id, p.profile,
+  CASE WHEN starts_with(p.profile, ${`${MATCH_PROFILE_VERSION}\x1f`}) THEN NULL ELSE (SELECT jsonb_build_object(
     'given', m.given, 'middle', m.middle, 'family', m.family, 'suffix', m.suffix, 'birth_date', m.birth_date,
     'gender', m.gender, 'address_line', m.address_line, 'city', m.city, 'state', m.state,
-    'postal_code', m.postal_code, 'phone', m.phone, 'email', m.email) END AS stale_fields`;
+    'postal_code', m.postal_code, 'phone', m.phone, 'email', m.email) FROM members m WHERE m.id = p.member_uuid) END AS stale_fields`;
 
 /** The same, with every identifier the member carries (member, subscriber, coverage ids). */
 const candidateColumns = sql`
   m.id, m.member_id, m.given, m.middle, m.family, m.suffix, m.birth_date, m.gender, m.address_line, m.city,
-  m.state, m.postal_code, m.phone, m.email, m.match_profile,
+  m.state, m.postal_code, m.phone, m.email, (SELECT p.profile FROM member_match_profiles p WHERE p.member_uuid = m.id) AS profile,
   (SELECT array_agg(DISTINCT v) FROM (
      SELECT c.subscriber_id AS v FROM coverages c WHERE c.member_uuid = m.id AND c.subscriber_id IS NOT NULL
      UNION ALL SELECT c.coverage_id FROM coverages c WHERE c.member_uuid = m.id
@@ -74,7 +75,7 @@ function cardValuesColumn(wanted: boolean) {
   // One probe of the member's coverages, each yielding both of its ids. member_identifiers is not read: the
   // roster writes only the member number there, which arrives as member_id anyway.
   return sql`ARRAY(
-    SELECT v FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v) WHERE c.member_uuid = m.id AND v IS NOT NULL) AS card_values`;
+    SELECT v FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v) WHERE c.member_uuid = p.member_uuid AND v IS NOT NULL) AS card_values`;
 }
 
 /**
@@ -154,7 +155,7 @@ export async function findCandidateMembersBatch(
     ),
     fetched AS MATERIALIZED (
       SELECT m.* FROM (SELECT DISTINCT member_uuid FROM picked) d
-      CROSS JOIN LATERAL (SELECT ${demographicColumns}, ${cardValuesColumn(cardValue.length > 0)} FROM members m WHERE m.id = d.member_uuid) m
+      CROSS JOIN LATERAL (SELECT ${demographicColumns}, ${cardValuesColumn(cardValue.length > 0)} FROM member_match_profiles p WHERE p.member_uuid = d.member_uuid) m
     )
     SELECT p.q, f.*, p.card_hit, p.card_personal, NULL::text[] AS oversized, NULL::text AS active_model FROM picked p JOIN fetched f ON f.id = p.member_uuid
     UNION ALL
@@ -183,8 +184,8 @@ export async function loadCandidateMembers(db: DbOrTx, memberUuids: readonly str
 interface ScoringRow {
   id: string | null;
   member_id: string;
-  match_profile: unknown;
-  stale_fields: Omit<CandidateRow, 'id' | 'member_id' | 'match_profile' | 'identifiers' | 'card_hit' | 'oversized'> | null;
+  profile: string | null;
+  stale_fields: Omit<CandidateRow, 'id' | 'member_id' | 'profile' | 'identifiers' | 'card_hit' | 'oversized'> | null;
   card_values: string[] | null;
   card_hit: boolean;
   card_personal: boolean;
@@ -192,15 +193,15 @@ interface ScoringRow {
 }
 
 function toScoringCandidate(r: ScoringRow): CandidateMember {
-  if (r.stale_fields) return toCandidate({ ...r.stale_fields, id: r.id, member_id: r.member_id, match_profile: r.match_profile, identifiers: r.card_values, card_hit: r.card_hit, oversized: null });
-  return { memberUuid: r.id!, memberId: r.member_id, profile: r.match_profile, fields: { identifiers: [r.member_id, ...(r.card_values ?? [])] } };
+  if (r.stale_fields) return toCandidate({ ...r.stale_fields, id: r.id, member_id: r.member_id, profile: r.profile, identifiers: r.card_values, card_hit: r.card_hit, oversized: null });
+  return { memberUuid: r.id!, memberId: r.member_id, profile: r.profile, fields: { identifiers: [r.member_id, ...(r.card_values ?? [])] } };
 }
 
 function toCandidate(r: CandidateRow): CandidateMember {
   return {
     memberUuid: r.id!,
     memberId: r.member_id,
-    profile: r.match_profile,
+    profile: r.profile,
     fields: {
       given: r.given,
       middle: r.middle ?? undefined,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/database.js';
 import { BLOCKING_KEYS_VERSION } from '../matching/blocking.js';
-import { matchProfile, MATCH_PROFILE_VERSION, type MatchProfile } from '../matching/profile.js';
+import { encodeMatchProfile, matchProfile, MATCH_PROFILE_VERSION, type MatchProfile } from '../matching/profile.js';
 import { givenNameKey, nameKey } from '../matching/normalize.js';
 import type { PersonFields } from '../matching/record.js';
 import { memoisedPerObject } from '../shared/memo.js';
@@ -77,8 +77,29 @@ export function memberPersonFields(m: MemberRecord): PersonFields {
 /** A member's match profile (memoised per record: import computes it for the row and for its blocking keys). */
 export const memberMatchProfile: (m: MemberRecord) => MatchProfile = memoisedPerObject((m) => matchProfile(memberPersonFields(m)));
 
-/** A member's match profile as the JSON its row stores (memoised like the profile). */
-export const memberMatchProfileJson: (m: MemberRecord) => string = memoisedPerObject((m) => JSON.stringify(memberMatchProfile(m)));
+/** A member's match profile as member_match_profiles stores it (memoised like the profile). */
+export const memberStoredProfile: (m: MemberRecord) => string = memoisedPerObject((m) => encodeMatchProfile(memberMatchProfile(m)));
+
+/** The columns of `members` an import writes, in the order its upsert sends them. */
+const MEMBER_COLUMNS = [
+  'member_id',
+  'source_resource_id',
+  'given',
+  'middle',
+  'family',
+  'suffix',
+  'birth_date',
+  'gender',
+  'address_line',
+  'city',
+  'state',
+  'postal_code',
+  'phone',
+  'email',
+  'family_key',
+  'given_key',
+  'content_hash',
+] as const;
 
 /** A member's family and given name keys (memoised per record: import needs them for the hash and the columns). */
 const memberNameKeys = memoisedPerObject((m: MemberRecord) => ({ family: nameKey(m.family), given: givenNameKey(m.given) }));
@@ -137,32 +158,13 @@ export interface MemberUpsertResult {
 export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]): Promise<MemberUpsertResult[]> {
   if (members.length === 0) return [];
   // One array parameter per column, unnested server-side: 18 parameters instead of 18 per row, which keeps
-  // both query compilation here and parsing in Postgres cheap for 500-row batches.
+  // both query compilation here and parsing in Postgres cheap for 500-row batches. The profile of every member
+  // written goes to member_match_profiles in the same statement, so no member is ever without one.
   const column = <T>(pick: (m: MemberRecord) => T) => members.map(pick);
-  const written = await db
-    .insertInto('members')
-    .columns([
-      'member_id',
-      'source_resource_id',
-      'given',
-      'middle',
-      'family',
-      'suffix',
-      'birth_date',
-      'gender',
-      'address_line',
-      'city',
-      'state',
-      'postal_code',
-      'phone',
-      'email',
-      'family_key',
-      'given_key',
-      'content_hash',
-      'match_profile',
-    ])
-    .expression(
-      sql`SELECT * FROM unnest(
+  const updated = MEMBER_COLUMNS.filter((c) => c !== 'member_id' && c !== 'source_resource_id');
+  const written = await sql<{ id: string; member_id: string; inserted: boolean }>`
+    WITH input AS (
+      SELECT * FROM unnest(
         ${column((m) => m.memberId)}::text[],
         ${column((m) => m.sourceResourceId)}::text[],
         ${column((m) => m.given)}::text[],
@@ -180,47 +182,29 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
         ${column((m) => memberNameKeys(m).family)}::text[],
         ${column((m) => memberNameKeys(m).given)}::text[],
         ${column((m) => memberContentHash(m))}::text[],
-        ${column((m) => memberMatchProfileJson(m))}::jsonb[]
-      )`,
+        ${column((m) => memberStoredProfile(m))}::text[]
+      ) AS i(${sql.join([...MEMBER_COLUMNS, 'profile'].map((c) => sql.ref(c)))})
+    ),
+    written AS (
+      INSERT INTO members AS m (${sql.join(MEMBER_COLUMNS.map((c) => sql.ref(c)))})
+      SELECT ${sql.join(MEMBER_COLUMNS.map((c) => sql.ref(`input.${c}`)))} FROM input
+      ON CONFLICT (member_id) DO UPDATE SET
+        source_resource_id = coalesce(excluded.source_resource_id, m.source_resource_id),
+        ${sql.join(updated.map((c) => sql`${sql.ref(c)} = ${sql.ref(`excluded.${c}`)}`))},
+        updated_at = now()
+      WHERE m.content_hash IS DISTINCT FROM excluded.content_hash
+        OR (excluded.source_resource_id IS NOT NULL AND m.source_resource_id IS DISTINCT FROM excluded.source_resource_id)
+      RETURNING m.id, m.member_id, (xmax = 0) AS inserted
+    ),
+    profiles AS (
+      INSERT INTO member_match_profiles (member_uuid, member_id, profile)
+      SELECT w.id, w.member_id, input.profile FROM written w JOIN input ON input.member_id = w.member_id
+      ON CONFLICT (member_uuid) DO UPDATE SET profile = excluded.profile
     )
-    .onConflict((oc) =>
-      oc
-        .column('member_id')
-        .doUpdateSet((eb) => ({
-          source_resource_id: sql<string | null>`coalesce(excluded.source_resource_id, members.source_resource_id)`,
-          given: eb.ref('excluded.given'),
-          middle: eb.ref('excluded.middle'),
-          family: eb.ref('excluded.family'),
-          suffix: eb.ref('excluded.suffix'),
-          birth_date: eb.ref('excluded.birth_date'),
-          gender: eb.ref('excluded.gender'),
-          address_line: eb.ref('excluded.address_line'),
-          city: eb.ref('excluded.city'),
-          state: eb.ref('excluded.state'),
-          postal_code: eb.ref('excluded.postal_code'),
-          phone: eb.ref('excluded.phone'),
-          email: eb.ref('excluded.email'),
-          family_key: eb.ref('excluded.family_key'),
-          given_key: eb.ref('excluded.given_key'),
-          content_hash: eb.ref('excluded.content_hash'),
-          match_profile: eb.ref('excluded.match_profile'),
-          updated_at: sql<Date>`now()`,
-        }))
-        .where((eb) =>
-          eb.or([
-            eb('members.content_hash', 'is distinct from', eb.ref('excluded.content_hash')),
-            eb.and([
-              eb('excluded.source_resource_id', 'is not', null),
-              eb('members.source_resource_id', 'is distinct from', eb.ref('excluded.source_resource_id')),
-            ]),
-          ]),
-        ),
-    )
-    .returning(['id', 'member_id', sql<boolean>`(xmax = 0)`.as('inserted')])
-    .execute();
+    SELECT id, member_id, inserted FROM written`.execute(db);
 
   const byMemberId = new Map<string, MemberUpsertResult>();
-  for (const row of written) byMemberId.set(row.member_id, { id: row.id, outcome: row.inserted ? 'inserted' : 'updated' });
+  for (const row of written.rows) byMemberId.set(row.member_id, { id: row.id, outcome: row.inserted ? 'inserted' : 'updated' });
 
   // Rows the WHERE clause left alone are not returned: they are the unchanged ones.
   const untouched = members.filter((m) => !byMemberId.has(m.memberId)).map((m) => m.memberId);

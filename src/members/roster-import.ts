@@ -16,7 +16,7 @@ import {
   findMembersBySourceResourceIds,
   memberContentHash,
   memberMatchProfile,
-  memberMatchProfileJson,
+  memberStoredProfile,
   upsertCoverages,
   upsertMemberIdentifiers,
   upsertMembers,
@@ -249,7 +249,7 @@ async function precompute(items: readonly RosterItem[], withBlockingKeys: boolea
     if (item.kind === 'rejected') continue;
     if (item.kind !== 'coverage') {
       memberContentHash(item.member);
-      memberMatchProfileJson(item.member);
+      memberStoredProfile(item.member);
       if (withBlockingKeys) memberKeys(item.member);
     }
     if (item.kind !== 'patient') coverageContentHash(item.coverage);
