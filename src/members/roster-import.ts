@@ -181,9 +181,9 @@ export async function importRosterStream(
   // members leaves the blocking-key table half dead tuples, which index-only block probes must then visit.
   // Vacuum and analyze now rather than serve requests on a bloated, misestimated index.
   if (summary.updated >= ANALYZE_AFTER_ROWS) {
-    await sql`VACUUM (ANALYZE) members, member_identifiers, coverages, member_blocking_keys`.execute(db);
+    await sql`VACUUM (ANALYZE) members, member_match_profiles, member_identifiers, coverages, member_blocking_keys`.execute(db);
   } else if (summary.inserted >= ANALYZE_AFTER_ROWS) {
-    await sql`ANALYZE members, member_identifiers, coverages, member_blocking_keys`.execute(db);
+    await sql`ANALYZE members, member_match_profiles, member_identifiers, coverages, member_blocking_keys`.execute(db);
   }
   return summary;
 }
