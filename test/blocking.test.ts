@@ -144,6 +144,20 @@ describe('candidate retrieval in Postgres', () => {
     await sql`ALTER TABLE members DROP COLUMN match_profile`.execute(t.db);
   });
 
+  it('scores a member whose stored profile is stale from its demographics, normalised afresh', async () => {
+    const pat = { given: 'Pat', family: 'Person', birthDate: '1974-12-25', identifiers: ['NOT-OURS-1'] };
+    const personOf = async () => (await findCandidates(memberIndexCandidates(t.db, 1000), pat)).candidates.find((c) => c.memberId === '55678')?.person;
+    const fresh = await personOf();
+    expect(fresh?.family).toBe('PERSON');
+    // What migration 0021 leaves for a profile of another version, and what a later normaliser would find.
+    const stored = await t.db.selectFrom('member_match_profiles').select('profile').where('member_id', '=', '55678').executeTakeFirstOrThrow();
+    for (const stale of ['', stored.profile.replace(/^\d+/, String(MATCH_PROFILE_VERSION + 1))]) {
+      await t.db.updateTable('member_match_profiles').set({ profile: stale }).where('member_id', '=', '55678').execute();
+      expect(await personOf()).toEqual(fresh);
+    }
+    await t.db.updateTable('member_match_profiles').set({ profile: stored.profile }).where('member_id', '=', '55678').execute();
+  });
+
   it('stores blocking keys at import and finds the member through them without a card identifier', async () => {
     const stored = await t.db.selectFrom('member_blocking_keys').select(t.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBeGreaterThan(39 * 4);
