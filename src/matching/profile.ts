@@ -34,8 +34,8 @@ const LIST_FIELDS = ['givenCanonical', 'givenPhonetic', 'middle', 'familyParts',
 /** Field positions after the version: every string field, then `sex`, then every list. */
 export const STORED_PROFILE_FIELDS = [...STRING_FIELDS, 'sex', ...LIST_FIELDS] as const;
 
-const SEPARATORS = /[\x1e\x1f]/g;
-const clean = (value: string | undefined): string => (value === undefined ? '' : value.replace(SEPARATORS, '\uFFFD'));
+const clean = (value: string | undefined): string =>
+  value === undefined ? '' : value.includes(FIELD) || value.includes(ITEM) ? value.replaceAll(FIELD, '\uFFFD').replaceAll(ITEM, '\uFFFD') : value;
 
 export function encodeMatchProfile(profile: MatchProfile): string {
   const parts: string[] = [String(profile.v)];
