@@ -3,7 +3,7 @@
  * value is undefined are left out, as JSON.stringify leaves them out.
  *
  * Written as loops that append to one string: every audit event is hashed through it on the request path, and
- * the `entries`/`filter`/`sort`/`map` chain it replaced was 3 % of the API's CPU (docs/benchmarks.md). The output
+ * the `entries`/`filter`/`sort`/`map` chain it replaced was 4 % of the API's CPU at 1 M members (docs/benchmarks.md). The output
  * is byte for byte the same (test/canonical-json.test.ts): `sort()` without a comparator orders keys by UTF-16
  * code units, as the `<` comparison did.
  */
