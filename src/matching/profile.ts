@@ -32,7 +32,7 @@ const ITEM = '\x1e';
 const STRING_FIELDS = ['given', 'family', 'suffix', 'birthDate', 'street', 'zip5', 'city', 'phone', 'email'] as const;
 const LIST_FIELDS = ['givenCanonical', 'givenPhonetic', 'middle', 'familyParts', 'familyPhonetic'] as const;
 /** Field positions after the version: every string field, then `sex`, then every list. */
-export const STORED_PROFILE_FIELDS = [...STRING_FIELDS, 'sex', ...LIST_FIELDS] as const;
+const STORED_PROFILE_FIELDS = [...STRING_FIELDS, 'sex', ...LIST_FIELDS] as const;
 
 const clean = (value: string | undefined): string =>
   value === undefined ? '' : value.includes(FIELD) || value.includes(ITEM) ? value.replaceAll(FIELD, '\uFFFD').replaceAll(ITEM, '\uFFFD') : value;
@@ -45,11 +45,12 @@ export function encodeMatchProfile(profile: MatchProfile): string {
   return parts.join(FIELD);
 }
 
-const VERSION_PREFIX = `${MATCH_PROFILE_VERSION}${FIELD}`;
+/** How a stored profile of this version begins (the candidate lookup tests for it in SQL). */
+export const STORED_PROFILE_PREFIX = `${MATCH_PROFILE_VERSION}${FIELD}`;
 
 /** The stored profile as a person, when it is of this version (else undefined: the caller normalises afresh). */
 export function decodeMatchProfile(stored: string, identifiers: string[]): NormalizedPerson | undefined {
-  if (!stored.startsWith(VERSION_PREFIX)) return undefined;
+  if (!stored.startsWith(STORED_PROFILE_PREFIX)) return undefined;
   const f = stored.split(FIELD);
   if (f.length !== 1 + STORED_PROFILE_FIELDS.length) return undefined;
   // Module-level helpers, not closures: this runs for every candidate of every request, and the dev runner

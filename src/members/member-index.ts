@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { PREPARED_STATEMENT, type DbOrTx } from '../db/database.js';
 import type { CandidateQuery } from '../matching/engine.js';
 import type { PersonFields } from '../matching/record.js';
-import { MATCH_PROFILE_VERSION } from '../matching/profile.js';
+import { STORED_PROFILE_PREFIX } from '../matching/profile.js';
 
 /** At most this many members share card data; anything beyond is a data problem, not a family. */
 const MAX_CARD_CANDIDATES = 200;
@@ -51,7 +51,7 @@ interface CandidateRow {
  */
 const demographicColumns = sql`
   p.member_uuid AS id, p.member_id, p.profile,
-  CASE WHEN starts_with(p.profile, ${`${MATCH_PROFILE_VERSION}\x1f`}) THEN NULL ELSE (SELECT jsonb_build_object(
+  CASE WHEN starts_with(p.profile, ${STORED_PROFILE_PREFIX}) THEN NULL ELSE (SELECT jsonb_build_object(
     'given', m.given, 'middle', m.middle, 'family', m.family, 'suffix', m.suffix, 'birth_date', m.birth_date,
     'gender', m.gender, 'address_line', m.address_line, 'city', m.city, 'state', m.state,
     'postal_code', m.postal_code, 'phone', m.phone, 'email', m.email) FROM members m WHERE m.id = p.member_uuid) END AS stale_fields`;

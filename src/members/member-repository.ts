@@ -80,29 +80,32 @@ export const memberMatchProfile: (m: MemberRecord) => MatchProfile = memoisedPer
 /** A member's match profile as member_match_profiles stores it (memoised like the profile). */
 export const memberStoredProfile: (m: MemberRecord) => string = memoisedPerObject((m) => encodeMatchProfile(memberMatchProfile(m)));
 
-/** The columns of `members` an import writes, in the order its upsert sends them. */
-const MEMBER_COLUMNS = [
-  'member_id',
-  'source_resource_id',
-  'given',
-  'middle',
-  'family',
-  'suffix',
-  'birth_date',
-  'gender',
-  'address_line',
-  'city',
-  'state',
-  'postal_code',
-  'phone',
-  'email',
-  'family_key',
-  'given_key',
-  'content_hash',
-] as const;
-
 /** A member's family and given name keys (memoised per record: import needs them for the hash and the columns). */
 const memberNameKeys = memoisedPerObject((m: MemberRecord) => ({ family: nameKey(m.family), given: givenNameKey(m.given) }));
+
+/**
+ * The columns of `members` an import writes, each with its Postgres type and its value for a record: the upsert
+ * sends one array per column and names the columns from this one list, so a column cannot drift out of order.
+ */
+const MEMBER_COLUMNS: readonly { name: string; type: 'text' | 'date'; value: (m: MemberRecord) => string | null | undefined }[] = [
+  { name: 'member_id', type: 'text', value: (m) => m.memberId },
+  { name: 'source_resource_id', type: 'text', value: (m) => m.sourceResourceId },
+  { name: 'given', type: 'text', value: (m) => m.given },
+  { name: 'middle', type: 'text', value: (m) => m.middle },
+  { name: 'family', type: 'text', value: (m) => m.family },
+  { name: 'suffix', type: 'text', value: (m) => m.suffix },
+  { name: 'birth_date', type: 'date', value: (m) => m.birthDate },
+  { name: 'gender', type: 'text', value: (m) => m.gender },
+  { name: 'address_line', type: 'text', value: (m) => m.addressLine },
+  { name: 'city', type: 'text', value: (m) => m.city },
+  { name: 'state', type: 'text', value: (m) => m.state },
+  { name: 'postal_code', type: 'text', value: (m) => m.postalCode },
+  { name: 'phone', type: 'text', value: (m) => m.phone },
+  { name: 'email', type: 'text', value: (m) => m.email },
+  { name: 'family_key', type: 'text', value: (m) => memberNameKeys(m).family },
+  { name: 'given_key', type: 'text', value: (m) => memberNameKeys(m).given },
+  { name: 'content_hash', type: 'text', value: (m) => memberContentHash(m) },
+];
 
 /** The content hash (memoised per record: import plans with it, then writes it). */
 export const memberContentHash: (m: MemberRecord) => string = memoisedPerObject(computeMemberContentHash);
@@ -160,34 +163,18 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
   // One array parameter per column, unnested server-side: 18 parameters instead of 18 per row, which keeps
   // both query compilation here and parsing in Postgres cheap for 500-row batches. The profile of every member
   // written goes to member_match_profiles in the same statement, so no member is ever without one.
-  const column = <T>(pick: (m: MemberRecord) => T) => members.map(pick);
-  const updated = MEMBER_COLUMNS.filter((c) => c !== 'member_id' && c !== 'source_resource_id');
+  const names = MEMBER_COLUMNS.map((c) => c.name);
+  const updated = names.filter((c) => c !== 'member_id' && c !== 'source_resource_id');
   const written = await sql<{ id: string; member_id: string; inserted: boolean }>`
     WITH input AS (
       SELECT * FROM unnest(
-        ${column((m) => m.memberId)}::text[],
-        ${column((m) => m.sourceResourceId)}::text[],
-        ${column((m) => m.given)}::text[],
-        ${column((m) => m.middle)}::text[],
-        ${column((m) => m.family)}::text[],
-        ${column((m) => m.suffix)}::text[],
-        ${column((m) => m.birthDate)}::date[],
-        ${column((m) => m.gender)}::text[],
-        ${column((m) => m.addressLine)}::text[],
-        ${column((m) => m.city)}::text[],
-        ${column((m) => m.state)}::text[],
-        ${column((m) => m.postalCode)}::text[],
-        ${column((m) => m.phone)}::text[],
-        ${column((m) => m.email)}::text[],
-        ${column((m) => memberNameKeys(m).family)}::text[],
-        ${column((m) => memberNameKeys(m).given)}::text[],
-        ${column((m) => memberContentHash(m))}::text[],
-        ${column((m) => memberStoredProfile(m))}::text[]
-      ) AS i(${sql.join([...MEMBER_COLUMNS, 'profile'].map((c) => sql.ref(c)))})
+        ${sql.join(MEMBER_COLUMNS.map((c) => sql`${members.map(c.value)}::${sql.raw(c.type)}[]`))},
+        ${members.map(memberStoredProfile)}::text[]
+      ) AS i(${sql.join([...names, 'profile'].map((c) => sql.ref(c)))})
     ),
     written AS (
-      INSERT INTO members AS m (${sql.join(MEMBER_COLUMNS.map((c) => sql.ref(c)))})
-      SELECT ${sql.join(MEMBER_COLUMNS.map((c) => sql.ref(`input.${c}`)))} FROM input
+      INSERT INTO members AS m (${sql.join(names.map((c) => sql.ref(c)))})
+      SELECT ${sql.join(names.map((c) => sql.ref(`input.${c}`)))} FROM input
       ON CONFLICT (member_id) DO UPDATE SET
         source_resource_id = coalesce(excluded.source_resource_id, m.source_resource_id),
         ${sql.join(updated.map((c) => sql`${sql.ref(c)} = ${sql.ref(`excluded.${c}`)}`))},
