@@ -1,7 +1,7 @@
 import { compareRecords, type ComparisonVector } from './comparisons.js';
 import type { NormalizedPerson } from './record.js';
 import type { DecisionThresholds, MatchDecision, ScoredCandidate } from './decision.js';
-import { score, type MatchModel } from './model.js';
+import { matchWeightOf, score, type MatchModel } from './model.js';
 
 /**
  * compare → score → decide, for one query against its candidates. Pure: the caller has normalised the
@@ -92,29 +92,49 @@ export function compareCandidate(query: NormalizedPerson, candidate: Candidate):
   return vector;
 }
 
-export function scoreCandidates(model: MatchModel, query: NormalizedPerson, candidates: readonly Candidate[]): (ScoredCandidate & { vector: ComparisonVector })[] {
+/** A candidate compared and weighed, not yet explained: what ranking and the decision rule read. */
+export interface RankedCandidate {
+  memberUuid: string;
+  memberId: string;
+  cardHit: boolean;
+  matchWeight: number;
+  vector: ComparisonVector;
+}
+
+/** Best first: by match weight, ties by member id (a total order, so any input order ranks the same). */
+function byRank(a: RankedCandidate, b: RankedCandidate): number {
+  return b.matchWeight - a.matchWeight || a.memberId.localeCompare(b.memberId);
+}
+
+/**
+ * compare → weigh, best first. Only match weights are computed here: a decision keeps (and explains) the top
+ * {@link KEPT_CANDIDATES} of the tens a query is compared with.
+ */
+export function rankCandidates(model: MatchModel, query: NormalizedPerson, candidates: readonly Candidate[]): RankedCandidate[] {
   // The same member may arrive from several blocks and a card hit: score once, remember the card hit.
   const unique = new Map<string, Candidate>();
   for (const c of candidates) {
     const seen = unique.get(c.memberUuid);
     unique.set(c.memberUuid, seen ? { ...seen, cardHit: seen.cardHit || c.cardHit, cardPersonal: Boolean(seen.cardPersonal || c.cardPersonal) } : c);
   }
-  return [...unique.values()]
-    .map((c) => {
-      const vector = compareCandidate(query, c);
-      const s = score(model.parameters, vector, query);
-      return {
-        memberUuid: c.memberUuid,
-        memberId: c.memberId,
-        cardHit: c.cardHit,
-        probability: s.probability,
-        matchWeight: s.matchWeight,
-        explanation: s.explanation,
-        vector,
-      };
-    })
-    .sort((a, b) => b.matchWeight - a.matchWeight || a.memberId.localeCompare(b.memberId));
+  const ranked: RankedCandidate[] = [];
+  for (const c of unique.values()) {
+    const vector = compareCandidate(query, c);
+    ranked.push({ memberUuid: c.memberUuid, memberId: c.memberId, cardHit: c.cardHit, matchWeight: matchWeightOf(model.parameters, vector, query), vector });
+  }
+  return ranked.sort(byRank);
 }
+
+/**
+ * Adds candidates not ranked yet (members none of `ranked` is) to a ranking: the result is what ranking all of
+ * them at once gives, without comparing the first ones again (the second blocking pass adds to the first's).
+ */
+export function extendRanking(model: MatchModel, query: NormalizedPerson, ranked: readonly RankedCandidate[], more: readonly Candidate[]): RankedCandidate[] {
+  return [...ranked, ...rankCandidates(model, query, more)].sort(byRank);
+}
+
+/** Candidates a decision keeps, explained: the audit trail and a review case show them. */
+export const KEPT_CANDIDATES = 3;
 
 export function decide(
   model: MatchModel,
@@ -122,17 +142,30 @@ export function decide(
   query: NormalizedPerson,
   candidates: readonly Candidate[],
 ): MatchDecision {
-  return decideScored(model.version, thresholds, scoreCandidates(model, query, candidates));
+  return decideRanked(model, thresholds, query, rankCandidates(model, query, candidates));
 }
 
-/** The decision rule on candidates already scored and sorted best first (the evaluation's threshold sweep reuses it). */
+/** The decision on a ranking: its top candidates are explained (score), then {@link decideScored} decides. */
+export function decideRanked(model: MatchModel, thresholds: DecisionThresholds, query: NormalizedPerson, ranked: readonly RankedCandidate[]): MatchDecision {
+  const kept = ranked.slice(0, KEPT_CANDIDATES).map((c) => {
+    const s = score(model.parameters, c.vector, query);
+    return { ...c, probability: s.probability, matchWeight: s.matchWeight, explanation: s.explanation };
+  });
+  return decideScored(model.version, thresholds, kept, ranked.length);
+}
+
+/**
+ * The decision rule on candidates already scored and sorted best first, at least the top {@link KEPT_CANDIDATES}
+ * of them (the evaluation's threshold sweep reuses it on the three a decision kept).
+ */
 export function decideScored(
   modelVersion: string,
   thresholds: DecisionThresholds,
   scored: readonly (ScoredCandidate & { vector: ComparisonVector })[],
+  candidatesConsidered = scored.length,
 ): MatchDecision {
-  const top = scored.slice(0, 3).map(({ vector: _vector, ...rest }) => rest);
-  const base = { modelVersion, candidatesConsidered: scored.length, top };
+  const top = scored.slice(0, KEPT_CANDIDATES).map(({ vector: _vector, ...rest }) => rest);
+  const base = { modelVersion, candidatesConsidered, top };
   const [best, runnerUp] = scored;
   if (!best) return { ...base, outcome: 'no-match', reason: 'no-candidate' };
   if (best.probability < thresholds.lower) return { ...base, outcome: 'no-match', reason: 'below-threshold' };

@@ -1,6 +1,6 @@
 import { blockKind, queryBlockingKeys } from './blocking.js';
 import type { DecisionThresholds, MatchDecision } from './decision.js';
-import { decide, type Candidate } from './decide.js';
+import { decideRanked, extendRanking, rankCandidates, type Candidate, type RankedCandidate } from './decide.js';
 import type { MatchModel } from './model.js';
 import { normalizePerson } from './normalize.js';
 import type { NormalizedPerson, PersonFields } from './record.js';
@@ -117,11 +117,14 @@ export async function resolveMembers(source: CandidateSource, options: ResolverO
       ? await options.modelOfVersion(activeModelVersion)
       : options.model;
   const resolutions: Resolution[] = new Array<Resolution>(requests.length);
+  const firstRankings: RankedCandidate[][] = new Array<RankedCandidate[]>(requests.length);
   const unsettled: number[] = [];
   for (let i = 0; i < first.length; i++) {
     const lookup = first[i]!;
     const candidates = lookup.candidates;
-    const decision = decide(model, options.thresholds, queries[i]!, candidates);
+    const ranking = rankCandidates(model, queries[i]!, candidates);
+    firstRankings[i] = ranking;
+    const decision = decideRanked(model, options.thresholds, queries[i]!, ranking);
     resolutions[i] = { decision, oversizedBlockKinds: kinds(lookup.oversizedKeys), candidateMemberIds: candidates.map((c) => c.memberId) };
     if (decision.outcome !== 'matched') unsettled.push(i);
   }
@@ -131,9 +134,11 @@ export async function resolveMembers(source: CandidateSource, options: ResolverO
     const lookup = rest[k]!;
     const i = unsettled[k]!;
     const seen = new Set(first[i]!.candidates.map((m) => m.memberUuid));
-    const candidates = [...first[i]!.candidates, ...lookup.candidates.filter((m) => !seen.has(m.memberUuid))];
+    const added = lookup.candidates.filter((m) => !seen.has(m.memberUuid));
+    const candidates = [...first[i]!.candidates, ...added];
+    // The first pass's candidates keep their comparison: only the wide blocks' newcomers are compared.
     resolutions[i] = {
-      decision: decide(model, options.thresholds, queries[i]!, candidates),
+      decision: decideRanked(model, options.thresholds, queries[i]!, extendRanking(model, queries[i]!, firstRankings[i]!, added)),
       oversizedBlockKinds: kinds([...first[i]!.oversizedKeys, ...lookup.oversizedKeys]),
       candidateMemberIds: candidates.map((c) => c.memberId),
     };

@@ -92,16 +92,54 @@ export function priorWeight(parameters: ModelParameters): number {
   return Math.log2(parameters.lambda / (1 - parameters.lambda));
 }
 
+/**
+ * A model's level weights and prior, computed once per parameter set: scoring a candidate then only looks
+ * them up (a request scores tens of candidates, a roster job millions). Keyed by the parameters object, which
+ * a loaded model never changes.
+ */
+interface WeightTable {
+  prior: number;
+  levels: Record<Field, Map<string, number>>;
+}
+const weightTables = new WeakMap<ModelParameters, WeightTable>();
+
+function weightTable(parameters: ModelParameters): WeightTable {
+  let table = weightTables.get(parameters);
+  if (!table) {
+    const levels = {} as Record<Field, Map<string, number>>;
+    for (const field of FIELDS) {
+      // Every level a comparison can give, and every level the model names (levelWeight decides each the same).
+      const names = new Set<string>([...FIELD_LEVELS[field], ...Object.keys(parameters.fields[field] ?? {})]);
+      levels[field] = new Map([...names].map((level) => [level, levelWeight(parameters, field, level)]));
+    }
+    table = { prior: priorWeight(parameters), levels };
+    weightTables.set(parameters, table);
+  }
+  return table;
+}
+
+/** The weight a field's level carries for this query: its level weight, plus the name's term-frequency adjustment. */
+function fieldWeight(parameters: ModelParameters, table: WeightTable, field: Field, level: string, query: NormalizedPerson): number {
+  let weight = table.levels[field].get(level) ?? levelWeight(parameters, field, level);
+  if (level === 'exact' && field === 'family') weight += tfAdjustment(parameters, 'family', query.family);
+  if (level === 'exact' && field === 'given') weight += tfAdjustment(parameters, 'given', query.given);
+  return weight;
+}
+
+/** A weight as the explanation shows it, in hundredths of a bit. */
+function shown(weight: number): number {
+  return Math.round(weight * 100) / 100;
+}
+
 export function score(parameters: ModelParameters, vector: ComparisonVector, query: NormalizedPerson): Score {
-  let matchWeight = priorWeight(parameters);
+  const table = weightTable(parameters);
+  let matchWeight = table.prior;
   const explanation: FieldExplanation[] = [];
   let strongestHousehold: FieldExplanation | undefined;
   for (const field of FIELDS) {
     const level = vector[field];
-    let weight = levelWeight(parameters, field, level);
-    if (level === 'exact' && field === 'family') weight += tfAdjustment(parameters, 'family', query.family);
-    if (level === 'exact' && field === 'given') weight += tfAdjustment(parameters, 'given', query.given);
-    const entry: FieldExplanation = { field, level, weight: Math.round(weight * 100) / 100 };
+    const weight = fieldWeight(parameters, table, field, level, query);
+    const entry: FieldExplanation = { field, level, weight: shown(weight) };
     explanation.push(entry);
     if (sharedByHousehold(field, level) && weight > 0) {
       if (!strongestHousehold || weight > strongestHousehold.weight) strongestHousehold = entry;
@@ -115,6 +153,29 @@ export function score(parameters: ModelParameters, vector: ComparisonVector, que
     else entry.discounted = true;
   }
   return { matchWeight, probability: weightToProbability(matchWeight), explanation };
+}
+
+/**
+ * {@link score}'s match weight alone, without building the explanation: the same sums in the same order, so
+ * the same number to the last bit (a property test holds the two together). Every candidate is ranked by it;
+ * only the few a decision keeps are explained.
+ */
+export function matchWeightOf(parameters: ModelParameters, vector: ComparisonVector, query: NormalizedPerson): number {
+  const table = weightTable(parameters);
+  let matchWeight = table.prior;
+  let strongestHousehold: number | undefined;
+  for (const field of FIELDS) {
+    const level = vector[field];
+    const weight = fieldWeight(parameters, table, field, level, query);
+    if (sharedByHousehold(field, level) && weight > 0) {
+      // Compared as score() compares them: this weight against the strongest one's shown (rounded) weight.
+      if (strongestHousehold === undefined || weight > strongestHousehold) strongestHousehold = shown(weight);
+      continue;
+    }
+    matchWeight += weight;
+  }
+  if (strongestHousehold !== undefined && strongestHousehold > 0) matchWeight += strongestHousehold;
+  return matchWeight;
 }
 
 export function weightToProbability(matchWeight: number): number {
