@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { bareRequestsPerSecond, printLoad, printMachine, ratioLine, perConnectionRequests, vacuumScratch } from './baseline.js';
+import { bareRequestsPerSecond, startBareExpress, printLoad, printMachine, ratioLine, perConnectionRequests, vacuumScratch } from './baseline.js';
 import { cpuPerUnit, cpuSampler } from './cpu.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
 import { generatePartnerKeyPair, requestAccessToken, signClientAssertion } from '../src/cli/partner-tools.js';
@@ -220,6 +220,17 @@ async function main(): Promise<void> {
     // The same bodies to a bare Express endpoint, same connections and duration (the token header is sent too).
     const bare = await bareRequestsPerSecond(requests, headers, connections, unthrottledSeconds, lockstep);
     report(`bare Express, same bodies, unthrottled, ${connections} connections, ${unthrottledSeconds} s`, bare);
+    // The open loop's floor: the same generator, rate and bodies against the bare endpoint. What it shows (the
+    // generator's own delays and the machine's) is in the service's latencies too.
+    if (duration > 0) {
+      const bareServer = await startBareExpress();
+      try {
+        await autocannon({ url: bareServer.url, connections, duration: 3, headers, ...perConnectionRequests(requests, connections, lockstep) });
+        reportOpenLoop(`bare Express, same bodies, fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${bareServer.url}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
+      } finally {
+        await bareServer.stop();
+      }
+    }
     for (const { processes, result } of unthrottled) {
       console.log(ratioLine(`member-match unthrottled, ${processes} API process${processes === 1 ? '' : 'es'}`, result.requests.average, bare.requests.average, 'req/s'));
     }
