@@ -82,6 +82,8 @@ interface OpenLoopResult {
   seconds: number;
   /** Milliseconds from each request's *scheduled* send time to its response: queueing delay included. */
   latencies: number[];
+  /** The same latencies by response status: a 422 (review or no match) searched the wide blocks too. */
+  latenciesByStatus: Record<string, number[]>;
   statuses: Record<string, number>;
   errors: number;
 }
@@ -93,7 +95,7 @@ interface OpenLoopResult {
  * coordinated omission, which reports bursts of its own making as server latency.)
  */
 async function openLoop(url: string, headers: Record<string, string>, bodies: string[], rate: number, seconds: number): Promise<OpenLoopResult> {
-  const result: OpenLoopResult = { sent: 0, seconds: 0, latencies: [], statuses: {}, errors: 0 };
+  const result: OpenLoopResult = { sent: 0, seconds: 0, latencies: [], latenciesByStatus: {}, statuses: {}, errors: 0 };
   const total = Math.round(rate * seconds);
   const start = performance.now();
   const inFlight: Promise<void>[] = [];
@@ -106,7 +108,9 @@ async function openLoop(url: string, headers: Record<string, string>, bodies: st
       fetch(url, { method: 'POST', headers, body: bodies[i % bodies.length] })
         .then(async (response) => {
           await response.arrayBuffer();
-          result.latencies.push(performance.now() - scheduled);
+          const latency = performance.now() - scheduled;
+          result.latencies.push(latency);
+          (result.latenciesByStatus[response.status] ??= []).push(latency);
           result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
         })
         .catch(() => {
@@ -120,13 +124,17 @@ async function openLoop(url: string, headers: Record<string, string>, bodies: st
 }
 
 function reportOpenLoop(label: string, r: OpenLoopResult): void {
-  const sorted = [...r.latencies].sort((a, b) => a - b);
-  const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+  const percentiles = (latencies: readonly number[]) => {
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+    return `p50 ${at(0.5).toFixed(1)} ms, p90 ${at(0.9).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms`;
+  };
   console.log(
     `${label}: ${r.sent} requests in ${r.seconds.toFixed(1)} s = ${(r.sent / r.seconds).toFixed(1)} req/s; ` +
-      `latency p50 ${at(0.5).toFixed(1)} ms, p90 ${at(0.9).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms; ` +
-      `errors ${r.errors}; by status ${JSON.stringify(r.statuses)}`,
+      `latency ${percentiles(r.latencies)}; errors ${r.errors}; by status ${JSON.stringify(r.statuses)}`,
   );
+  const statuses = Object.keys(r.latenciesByStatus);
+  if (statuses.length > 1) for (const status of statuses) console.log(`  status ${status}: ${percentiles(r.latenciesByStatus[status]!)}`);
 }
 
 async function main(): Promise<void> {
