@@ -5,8 +5,9 @@
  * compare → score → decide for every query of fixtures/eval-small (2,000 members, 400 queries) against the
  * members sharing a blocking key with it, N passes (default 100), three rounds. Prints decisions per second and
  * CPU-time per candidate pair, with the load average before it starts. Used to compare matching code before and
- * after a change (run it in two checkouts, interleaved): the end-to-end bench (bench:member-match) cannot see the
- * engine, which is under 2 % of an API process's CPU (docs/benchmarks.md).
+ * after a change (run it in two checkouts, interleaved): the end-to-end bench (bench:member-match) barely sees the
+ * engine, about a tenth of an API process's CPU at 1 M members (docs/benchmarks.md). Its queries have about two
+ * candidates each; a 1 M index gives about 28, where ranking without explanations pays (docs/benchmarks.md).
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
