@@ -29,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
 import { bareRequestsPerSecond, startBareExpress, printLoad, printMachine, ratioLine, perConnectionRequests, vacuumScratch } from './baseline.js';
 import { cpuPerUnit, cpuSampler } from './cpu.js';
 import { hrexExampleRequest } from '../src/cli/hrex-example.js';
@@ -75,52 +76,6 @@ function report(label: string, result: autocannon.Result): void {
       `2xx ${result['2xx']}, non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts}; ` +
       `by status ${JSON.stringify(Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])))}`,
   );
-}
-
-interface OpenLoopResult {
-  sent: number;
-  seconds: number;
-  /** Milliseconds from each request's *scheduled* send time to its response: queueing delay included. */
-  latencies: number[];
-  /** The same latencies by response status: a 422 (review or no match) searched the wide blocks too. */
-  latenciesByStatus: Record<string, number[]>;
-  statuses: Record<string, number>;
-  errors: number;
-}
-
-/**
- * A constant-rate, open-loop load: request i is scheduled at start + i / rate and sent then, whether or not
- * earlier ones have answered, and its latency is measured from that schedule. (autocannon's `overallRate`
- * sends each second's quota in a burst at the start of the second and then corrects latencies for
- * coordinated omission, which reports bursts of its own making as server latency.)
- */
-async function openLoop(url: string, headers: Record<string, string>, bodies: string[], rate: number, seconds: number): Promise<OpenLoopResult> {
-  const result: OpenLoopResult = { sent: 0, seconds: 0, latencies: [], latenciesByStatus: {}, statuses: {}, errors: 0 };
-  const total = Math.round(rate * seconds);
-  const start = performance.now();
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const scheduled = start + (i * 1000) / rate;
-    const wait = scheduled - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    result.sent++;
-    inFlight.push(
-      fetch(url, { method: 'POST', headers, body: bodies[i % bodies.length] })
-        .then(async (response) => {
-          await response.arrayBuffer();
-          const latency = performance.now() - scheduled;
-          result.latencies.push(latency);
-          (result.latenciesByStatus[response.status] ??= []).push(latency);
-          result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
-        })
-        .catch(() => {
-          result.errors++;
-        }),
-    );
-  }
-  await Promise.all(inFlight);
-  result.seconds = (performance.now() - start) / 1000;
-  return result;
 }
 
 function reportOpenLoop(label: string, r: OpenLoopResult): void {
@@ -211,7 +166,7 @@ async function main(): Promise<void> {
       // Warm-up: JIT, pools, and the page cache (a 1M-member index is ~3 GB on disk; this machine's kernel
       // reclaims idle page cache, so the first requests after a pause read from disk).
       report(`warm-up, unthrottled, ${warmupSeconds} s`, await autocannon({ url: base, connections, duration: warmupSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) }));
-      if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
+      if (duration > 0) reportOpenLoop(`fixed rate ${rate} req/s, ${duration} s (open loop)`, await runOpenLoop(`${base}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
       const cpu = cpuSampler({ rootPids: [child.pid!], database: new URL(databaseUrl).pathname.slice(1) });
       const result = await autocannon({ url: base, connections, duration: unthrottledSeconds, headers, ...perConnectionRequests(requests, connections, lockstep) });
       report(`unthrottled, ${connections} connections, ${unthrottledSeconds} s`, result);
@@ -234,7 +189,7 @@ async function main(): Promise<void> {
       const bareServer = await startBareExpress();
       try {
         await autocannon({ url: bareServer.url, connections, duration: 3, headers, ...perConnectionRequests(requests, connections, lockstep) });
-        reportOpenLoop(`bare Express, same bodies, fixed rate ${rate} req/s, ${duration} s (open loop)`, await openLoop(`${bareServer.url}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
+        reportOpenLoop(`bare Express, same bodies, fixed rate ${rate} req/s, ${duration} s (open loop)`, await runOpenLoop(`${bareServer.url}/fhir/Patient/$member-match`, headers, bodies, rate, duration));
       } finally {
         await bareServer.stop();
       }
