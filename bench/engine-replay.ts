@@ -1,7 +1,7 @@
 /**
  * npx tsx bench/engine-replay.ts DATABASE_URL QUERIES.ndjson [N] — the matching engine's CPU on a real index's
  * candidates: resolves the first N (default 2,000) well-formed requests of a query file against the index in
- * DATABASE_URL (e.g. bench:member-match's 1 M scratch database) in groups of 50, as the pipeline does, recording
+ * DATABASE_URL (e.g. bench:member-match's 1 M scratch database) in the pipeline's groups (`PEOPLE_PER_QUERY`), recording
  * every candidate lookup; then replays the recorded lookups through `resolveMembers` five times and prints the
  * CPU a query and the candidates a query. No database and no decoding in the replay: normalise, rank, decide and
  * both blocking passes only. bench:engine's fixture queries have about two candidates each; a 1 M index gives
@@ -15,14 +15,13 @@ import { resolveMembers, type CandidateLookups, type CandidateQuery, type Candid
 import type { PersonFields } from '../src/matching/record.js';
 import { memberIndexCandidates } from '../src/members/candidate-source.js';
 import { DEFAULT_MODEL_FILE, readModelFile } from '../src/members/model-store.js';
+import { PEOPLE_PER_QUERY } from '../src/pipeline/plan.js';
 import { readQueries } from '../tools/evaluation/files.js';
 import { DEFAULT_BLOCK_CAP } from './query-keys.js';
 
 const [databaseUrl, queryFile, limitArg] = process.argv.slice(2);
 if (!databaseUrl || !queryFile) throw new Error('usage: tsx bench/engine-replay.ts DATABASE_URL QUERIES.ndjson [N]');
 const limit = Number(limitArg ?? 2_000);
-/** People per candidate query, as the pipeline groups them (src/pipeline/plan.ts). */
-const GROUP = 50;
 
 const model = readModelFile(DEFAULT_MODEL_FILE);
 const options = { model, thresholds: DEFAULT_THRESHOLDS };
@@ -36,7 +35,8 @@ for await (const query of readQueries(queryFile)) {
   }
 }
 const groups: PersonFields[][] = [];
-for (let i = 0; i < people.length; i += GROUP) groups.push(people.slice(i, i + GROUP));
+// Grouped as the pipeline groups people into one candidate query.
+for (let i = 0; i < people.length; i += PEOPLE_PER_QUERY) groups.push(people.slice(i, i + PEOPLE_PER_QUERY));
 
 const db = createDb(databaseUrl, 1);
 const index = memberIndexCandidates(db, DEFAULT_BLOCK_CAP);

@@ -235,7 +235,7 @@ async function resolveAll(deps: PipelineDeps, people: readonly Prepared[]): Prom
 }
 
 /** People per candidate query: enough to spread a query's fixed costs, few enough to keep several in flight. */
-const PEOPLE_PER_QUERY = 50;
+export const PEOPLE_PER_QUERY = 50;
 
 function planFromCase(door: Door, review: ReviewCase, p: Prepared, memberIds: Map<string, string>): MatchPlan {
   const details = { ...hashDetails(p), method: 'manual-review', reviewCase: review.id };
