@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { tryTransactionLock, type Db } from '../db/database.js';
+import { PREPARED_STATEMENT, tryTransactionLock, type Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { auditEventsSealed, auditSealFailures } from '../metrics.js';
 import { runPeriodically } from '../periodic.js';
@@ -38,23 +38,11 @@ export async function sealAuditEvents(
       } else if (!(await tryTransactionLock(trx, CHAIN_LOCK_KEY))) {
         return { taken: 0, chained: 0 };
       }
-      // Only committed events are visible here; one still in flight is taken by a later round, and chained
-      // after events with a higher seq: the chain's order is the order of sealing.
-      const { rows: events } = await sql<{ seq: string; hash: string | null; linked: boolean }>`
-        WITH taken AS (
-          DELETE FROM audit_pending WHERE event_seq IN (SELECT event_seq FROM audit_pending ORDER BY event_seq LIMIT ${SEAL_BATCH})
-          RETURNING event_seq
-        )
-        SELECT t.event_seq AS seq,
-          (SELECT hash FROM audit_events WHERE seq = t.event_seq AND prev_hash IS NULL) AS hash,
-          EXISTS (SELECT 1 FROM audit_chain_links WHERE event_seq = t.event_seq) AS linked
-        FROM taken t
-        ORDER BY t.event_seq`.execute(trx);
-      // (Subqueries per event: index lookups each; as a join the planner chose to scan the whole table.)
+      const { rows: events } = await takePendingEvents(SEAL_BATCH).execute(trx);
       // Only an event that exists, is not an inline row and is not linked yet is chained: a queue row for anything
       // else (an event removed behind the triggers, or a row that should never have been queued) is dropped and
       // reported, so it can neither stop sealing nor be linked twice.
-      const present = events.filter((event): event is { seq: string; hash: string; linked: false } => event.hash !== null && !event.linked);
+      const present = events.filter((event): event is { seq: string; hash: string; linked: null } => event.hash !== null && event.linked === null);
       if (present.length < events.length) {
         options.logger?.error({ skipped: events.length - present.length }, 'audit sealing skipped queued events that are missing, inline or already chained');
       }
@@ -76,6 +64,31 @@ export async function sealAuditEvents(
   }
   if (chained > 0) auditEventsSealed.inc(chained);
   return sealed;
+}
+
+/**
+ * Takes up to `limit` queued events in seq order, with each one's MAC (NULL if the event is missing or an inline
+ * row) and whether it is linked already. Only committed events are visible here; one still in flight is taken by
+ * a later round, and chained after events with a higher seq: the chain's order is the order of sealing.
+ *
+ * Both checks are correlated scalar subqueries, one index probe per taken event, never `EXISTS`: Postgres may
+ * plan an `EXISTS` as a hashed subplan, which reads every link of the whole chain to build its hash table, or as a
+ * scan of the links per event. It did the first on the bench's index: 40 ms a round at 45,000 links, five rounds
+ * a second, growing with the chain for ever (docs/benchmarks.md, sixth session); the test's small chain got the
+ * second. As a join the planner chose to
+ * scan the whole events table. Prepared: planning it cost more than running it. Exported for its test, which checks the plan reads no more links than it takes.
+ */
+export function takePendingEvents(limit: number) {
+  return sql<{ seq: string; hash: string | null; linked: boolean | null }>`${sql.raw(PREPARED_STATEMENT)}
+    WITH taken AS (
+      DELETE FROM audit_pending WHERE event_seq IN (SELECT event_seq FROM audit_pending ORDER BY event_seq LIMIT ${limit})
+      RETURNING event_seq
+    )
+    SELECT t.event_seq AS seq,
+      (SELECT hash FROM audit_events WHERE seq = t.event_seq AND prev_hash IS NULL) AS hash,
+      (SELECT true FROM audit_chain_links WHERE event_seq = t.event_seq) AS linked
+    FROM taken t
+    ORDER BY t.event_seq`;
 }
 
 /** Seals every {@link SEAL_INTERVAL_MS}, and everything committed when stopped. */
