@@ -16,6 +16,7 @@
  * for benches, never loaded by the service itself.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -66,7 +67,10 @@ const query = pg.Client.prototype.query as unknown as Query;
   const r = requestOf();
   const t0 = performance.now();
   const first = args[0] as string | { name?: string; text?: string };
-  const n = (typeof first === 'string' ? first : (first.name ?? first.text ?? '?')).slice(0, 60).replace(/\s+/g, ' ').trim();
+  // A statement by its text's start (after the prepared marker) and a digest of the whole text: two statements
+  // that begin alike (the candidate lookup with and without card values) stay apart.
+  const text = typeof first === 'string' ? first : (first.text ?? first.name ?? '?');
+  const n = `${text.replace('/* prepared */', '').replace(/\s+/g, ' ').trim().slice(0, 48)} #${createHash('sha1').update(text).digest('hex').slice(0, 6)}`;
   const result = query.apply(this, args);
   if (result instanceof Promise) result.then(() => record({ r, k: 'pg', n, t0, t1: performance.now() }), () => undefined);
   return result;
