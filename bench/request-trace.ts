@@ -87,13 +87,15 @@ const connect = pg.Pool.prototype.connect as unknown as Connect;
   return (connect.call(this) as Promise<unknown>).then((client) => (done(), client));
 };
 
-type SendCommand = (this: Redis, command: { name: string; promise: Promise<unknown> }, ...rest: unknown[]) => unknown;
+type SendCommand = (this: Redis, command: { name: string; args?: unknown[]; promise: Promise<unknown> }, ...rest: unknown[]) => unknown;
 const sendCommand = Redis.prototype.sendCommand as unknown as SendCommand;
 (Redis.prototype as unknown as { sendCommand: SendCommand }).sendCommand = function (this: Redis, command, ...rest) {
   const r = requestOf();
   const t0 = performance.now();
   const result = sendCommand.call(this, command, ...rest);
-  command.promise.then(() => record({ r, k: 'redis', n: command.name, t0, t1: performance.now() }), () => undefined);
+  // A script by its first key (queue and counter keys name no person), so BullMQ's scripts and ours stay apart.
+  const n = /^eval/.test(command.name) ? `${command.name} ${String(command.args?.[2] ?? '').replace(/[0-9a-f-]{8,}/g, '…')}` : command.name;
+  command.promise.then(() => record({ r, k: 'redis', n, t0, t1: performance.now() }), () => undefined);
   return result;
 };
 
