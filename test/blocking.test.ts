@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { up as rekeyToVersion7 } from '../migrations/0020_blocking_keys_v7.js';
 import { convertedProfile } from '../migrations/0021_member_match_profiles.js';
+import { down as dropProfileCardValues, up as addProfileCardValues } from '../migrations/0023_profile_card_values.js';
 import { blockKind, memberBlockingKeys, queryBlockingKeys } from '../src/matching/blocking.js';
 import { normalizePerson } from '../src/matching/normalize.js';
 import type { PersonFields } from '../src/matching/record.js';
@@ -223,5 +224,69 @@ describe('candidate retrieval in Postgres', () => {
     expect(after.filter((k) => k.startsWith('gz:') && k.endsWith(':10001'))).not.toHaveLength(0);
     expect(after.filter((k) => k.endsWith(':62701'))).toHaveLength(0);
     expect(after.length).toBe(before.length);
+  });
+
+  // Card values are kept beside the profile by triggers on `coverages` (migration 0023); the lookup reads that copy.
+  const cardValuesOf = async (memberId: string) =>
+    (await t.db.selectFrom('member_match_profiles').select('card_values').where('member_id', '=', memberId).executeTakeFirstOrThrow()).card_values.toSorted();
+  const coverageValuesOf = async (memberId: string) =>
+    (
+      await sql<{ v: string }>`
+        SELECT v FROM coverages c JOIN members m ON m.id = c.member_uuid CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v)
+        WHERE m.member_id = ${memberId} AND v IS NOT NULL`.execute(t.db)
+    ).rows.map((r) => r.v).filter((v, i, all) => all.indexOf(v) === i).toSorted();
+
+  it("an import writes a new member's card values with its profile, in the triggers' own form (no second write)", async () => {
+    // With the triggers off, what the import itself wrote must already be what they would write: then, with them
+    // on, a new member's coverages find its profile right and leave it alone.
+    const fresh = await createTestDatabase();
+    try {
+      await sql`ALTER TABLE coverages DISABLE TRIGGER USER`.execute(fresh.db);
+      await importRoster(fresh.db, projectFile('fixtures', 'demo-roster.csv'), { memberIdentifierSystem: 'urn:test:member' });
+      const differing = await sql<{ n: string }>`
+        SELECT count(*) AS n FROM member_match_profiles p WHERE p.card_values IS DISTINCT FROM member_card_values(p.member_uuid)`.execute(fresh.db);
+      expect(Number(differing.rows[0]!.n)).toBe(0);
+      const stored = await fresh.db.selectFrom('member_match_profiles').select('card_values').where('member_id', '=', '55678').executeTakeFirstOrThrow();
+      expect(stored.card_values).toEqual(['DH10001235']);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('migration 0023 copies every member\'s card values beside its profile', async () => {
+    const members = (await t.db.selectFrom('members').select('member_id').execute()).map((m) => m.member_id);
+    const before = await Promise.all(members.map(coverageValuesOf));
+    expect(before.some((values) => values.length > 0)).toBe(true);
+    await dropProfileCardValues(t.db as unknown as Kysely<unknown>);
+    await addProfileCardValues(t.db as unknown as Kysely<unknown>);
+    expect(await Promise.all(members.map(cardValuesOf))).toEqual(before);
+  });
+
+  it('keeps the card values beside the profile when a coverage changes, is added or is removed', async () => {
+    const patricia = { given: 'Patricia', family: 'Person', birthDate: '1974-12-25', postalCode: '62701' };
+    const levelFor = async (card: string) => {
+      const { query, candidates } = await findCandidates(memberIndexCandidates(t.db, 1000), { ...patricia, identifiers: [card] });
+      const her = candidates.find((c) => c.memberId === '55678')!;
+      return compareCandidate(query, her).identifier;
+    };
+    expect(await cardValuesOf('55678')).toEqual(await coverageValuesOf('55678'));
+    expect(await cardValuesOf('55678')).toContain('DH10001235');
+    // A re-import gives her coverage another subscriber id (its coverage id, the same value, stays): the copy follows.
+    const dir = await mkdtemp(path.join(tmpdir(), 'mm-card-'));
+    const roster = (await readFile(projectFile('fixtures', 'demo-roster.csv'), 'utf8')).split('\n');
+    const line = roster.find((l) => l.startsWith('55678,'))!;
+    expect(line).toContain('DH10001235');
+    await writeFile(path.join(dir, 'renumbered.csv'), `${roster[0]}\n${line.replace('DH10001235', 'DH77001235')}\n`);
+    await importRoster(t.db, path.join(dir, 'renumbered.csv'), { memberIdentifierSystem: 'urn:test:member' });
+    expect(await cardValuesOf('55678')).toEqual(await coverageValuesOf('55678'));
+    expect(await cardValuesOf('55678')).toEqual(['DH10001235', 'DH77001235']);
+    expect(await levelFor('DH77001253')).toBe('transposition');
+    // A second coverage inserted, then every coverage removed, behind the import's back.
+    const [{ id }] = (await sql<{ id: string }>`SELECT id FROM members WHERE member_id = '55678'`.execute(t.db)).rows as [{ id: string }];
+    await sql`INSERT INTO coverages (member_uuid, coverage_id, subscriber_id, content_hash) VALUES (${id}, 'CV-SECOND', 'SUB-SECOND', 'x')`.execute(t.db);
+    expect(await cardValuesOf('55678')).toEqual(await coverageValuesOf('55678'));
+    expect(await cardValuesOf('55678')).toEqual(expect.arrayContaining(['CV-SECOND', 'SUB-SECOND', 'DH77001235']));
+    await sql`DELETE FROM coverages WHERE member_uuid = ${id}`.execute(t.db);
+    expect(await cardValuesOf('55678')).toEqual([]);
   });
 });

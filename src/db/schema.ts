@@ -253,6 +253,8 @@ export interface MemberMatchProfilesTable {
   member_uuid: string;
   member_id: string;
   profile: string;
+  /** The member's coverages' subscriber and coverage ids, kept by triggers on `coverages` (migration 0023). */
+  card_values: Generated<string[]>;
 }
 
 export interface Database {

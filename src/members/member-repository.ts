@@ -158,19 +158,28 @@ export interface MemberUpsertResult {
  * Upserts members on `member_id` in one statement. The member ids must be distinct (Postgres refuses to
  * update one row twice in a statement). Returns one result per input, in input order.
  */
-export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]): Promise<MemberUpsertResult[]> {
+export async function upsertMembers(
+  db: DbOrTx,
+  members: readonly MemberRecord[],
+  /** Each member's card values as far as the caller knows them (a roster row's coverage), by member id. */
+  knownCardValues: ReadonlyMap<string, readonly string[]> = new Map(),
+): Promise<MemberUpsertResult[]> {
   if (members.length === 0) return [];
   // One array parameter per column, unnested server-side: 18 parameters instead of 18 per row, which keeps
   // both query compilation here and parsing in Postgres cheap for 500-row batches. The profile of every member
-  // written goes to member_match_profiles in the same statement, so no member is ever without one.
+  // written goes to member_match_profiles in the same statement, so no member is ever without one. A new
+  // member's profile carries the card values the caller knows, in the order the triggers on `coverages` keep them
+  // (migration 0023): when its coverages follow, the triggers find them right and do not write the profile again.
+  // They stay the truth: a member updated here keeps its stored values, and the triggers correct any guess.
   const names = MEMBER_COLUMNS.map((c) => c.name);
   const updated = names.filter((c) => c !== 'member_id' && c !== 'source_resource_id');
   const written = await sql<{ id: string; member_id: string; inserted: boolean }>`
     WITH input AS (
       SELECT * FROM unnest(
         ${sql.join(MEMBER_COLUMNS.map((c) => sql`${members.map(c.value)}::${sql.raw(c.type)}[]`))},
-        ${members.map(memberStoredProfile)}::text[]
-      ) AS i(${sql.join([...names, 'profile'].map((c) => sql.ref(c)))})
+        ${members.map(memberStoredProfile)}::text[],
+        ${members.map((m) => cardValuesText(knownCardValues.get(m.memberId) ?? []))}::text[]
+      ) AS i(${sql.join([...names, 'profile', 'card_values'].map((c) => sql.ref(c)))})
     ),
     written AS (
       INSERT INTO members AS m (${sql.join(names.map((c) => sql.ref(c)))})
@@ -184,8 +193,8 @@ export async function upsertMembers(db: DbOrTx, members: readonly MemberRecord[]
       RETURNING m.id, m.member_id, (xmax = 0) AS inserted
     ),
     profiles AS (
-      INSERT INTO member_match_profiles (member_uuid, member_id, profile)
-      SELECT w.id, w.member_id, input.profile FROM written w JOIN input ON input.member_id = w.member_id
+      INSERT INTO member_match_profiles (member_uuid, member_id, profile, card_values)
+      SELECT w.id, w.member_id, input.profile, input.card_values::text[] FROM written w JOIN input ON input.member_id = w.member_id
       ON CONFLICT (member_uuid) DO UPDATE SET profile = excluded.profile
     )
     SELECT id, member_id, inserted FROM written`.execute(db);
@@ -335,4 +344,13 @@ export async function sampleMemberIds(db: DbOrTx, seed: number, size: number): P
 export async function countMembers(db: DbOrTx): Promise<number> {
   const row = await db.selectFrom('members').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/**
+ * Card values as migration 0023's `member_card_values` orders them: distinct, in byte order (Postgres' "C"
+ * collation; the same as JavaScript's for the ASCII of identifiers), as one Postgres array literal.
+ */
+function cardValuesText(values: readonly string[]): string {
+  const sorted = [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${sorted.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }

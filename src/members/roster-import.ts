@@ -315,10 +315,18 @@ async function writeBatch(
     memberPlan[i] = { memberId: m.memberId, ...planned };
   });
 
+  // A roster row holds a member and one of its coverages: a new member's card values, as far as this batch knows.
+  const knownCardValues = new Map<string, string[]>();
+  for (const item of items) {
+    if (item.kind !== 'row') continue;
+    const values = knownCardValues.get(item.member.memberId) ?? [];
+    values.push(item.coverage.coverageId, ...(item.coverage.subscriberId === null ? [] : [item.coverage.subscriberId]));
+    knownCardValues.set(item.member.memberId, values);
+  }
   const memberResults: Map<string, MemberUpsertResult>[] = [];
   const uuidOf = new Map<string, string>();
   for (const round of members.rounds) {
-    const results = await upsertMembers(trx, round);
+    const results = await upsertMembers(trx, round, knownCardValues);
     // Blocking keys follow the demographics: rewritten for inserted and updated members only.
     const changed = round.flatMap((m, k) => (results[k]!.outcome === 'unchanged' ? [] : [{ memberUuid: results[k]!.id, keys: memberKeys(m), isNew: results[k]!.outcome === 'inserted' }]));
     if (firstImport) {
