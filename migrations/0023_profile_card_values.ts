@@ -57,7 +57,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // One function for the three events: each names only the transition tables its own event has. The touched
   // members' values are recomputed in one set-based statement (a call of member_card_values per member cost a
   // first import 13 % more time), in member_card_values' form, and a profile already right is not written again.
+  // An insert only adds values: a member whose stored values hold the new coverage's already is left alone. That
+  // is exact because the stored values are only ever the triggers' own, or those an import wrote with a new
+  // member's profile, which are the coverages the same transaction inserts for it (src/members/roster-import.ts);
+  // it spares a first import a read of every new member's coverages.
+  // The statement is EXECUTEd, so it is planned afresh each time: PL/pgSQL would otherwise keep the plan it made
+  // when `coverages` was small (early in a first import: a scan of the whole table), and a 1,000,000-member first
+  // import took 524 s instead of 277 (docs/benchmarks.md, sixth session).
   const refresh = (members: string) => `
+        EXECUTE $refresh$
         WITH touched AS (${members}),
         fresh AS (
           SELECT t.member_uuid,
@@ -68,11 +76,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           GROUP BY t.member_uuid
         )
         UPDATE member_match_profiles p SET card_values = fresh.card_values FROM fresh
-        WHERE p.member_uuid = fresh.member_uuid AND p.card_values IS DISTINCT FROM fresh.card_values;`;
+        WHERE p.member_uuid = fresh.member_uuid AND p.card_values IS DISTINCT FROM fresh.card_values
+        $refresh$;`;
   await sql.raw(`
     CREATE FUNCTION coverages_refresh_card_values() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF TG_OP = 'INSERT' THEN${refresh('SELECT DISTINCT member_uuid FROM new_coverages')}
+      IF TG_OP = 'INSERT' THEN${refresh(`SELECT DISTINCT n.member_uuid FROM new_coverages n JOIN member_match_profiles p ON p.member_uuid = n.member_uuid
+          WHERE NOT p.card_values @> array_remove(ARRAY[n.coverage_id, n.subscriber_id], NULL)`)}
       ELSIF TG_OP = 'DELETE' THEN${refresh('SELECT DISTINCT member_uuid FROM old_coverages')}
       ELSE${refresh('SELECT member_uuid FROM new_coverages UNION SELECT member_uuid FROM old_coverages')}
       END IF;
