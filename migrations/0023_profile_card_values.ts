@@ -10,9 +10,10 @@ import { sql, type Kysely } from 'kysely';
  * coverages, the members it touched get their card values recomputed from `coverages`, once per member per
  * statement, in the same transaction. So every path that writes coverages (a roster import, a first import, a
  * member's deletion by cascade) keeps it, and a reader never sees a profile whose card values disagree with the
- * coverages committed with it. The values are distinct and in byte order, so an import that already wrote a new
- * member's values with its profile (src/members/member-repository.ts `upsertMembers`) is found right and not
- * written twice; the lookup treats them as a set.
+ * coverages committed with it. The values are distinct and in byte order (`array_agg(DISTINCT v COLLATE "C" ORDER BY
+ * v COLLATE "C")`, here, in the triggers and in src/members/member-repository.ts `upsertMembers`), so an import that
+ * already wrote a new member's values with its profile is found right and not written twice; the lookup treats
+ * them as a set.
  *
  * The existing rows are copied here with their card values: at 1,000,000 members this rewrites
  * `member_match_profiles` once at start-up.
@@ -48,15 +49,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       FOREIGN KEY (member_uuid) REFERENCES members (id) ON DELETE CASCADE`.execute(db);
   }
 
-  await sql`
-    CREATE FUNCTION member_card_values(member uuid) RETURNS text[] LANGUAGE sql STABLE AS $$
-      SELECT ARRAY(
-        SELECT DISTINCT v COLLATE "C" FROM coverages c CROSS JOIN LATERAL (VALUES (c.subscriber_id), (c.coverage_id)) ids(v)
-        WHERE c.member_uuid = member AND v IS NOT NULL ORDER BY 1)
-    $$`.execute(db);
   // One function for the three events: each names only the transition tables its own event has. The touched
-  // members' values are recomputed in one set-based statement (a call of member_card_values per member cost a
-  // first import 13 % more time), in member_card_values' form, and a profile already right is not written again.
+  // members' values are recomputed in one set-based statement (a function called per member cost a first import
+  // 13 % more time), in the copy's form above, and a profile already right is not written again.
   // An insert only adds values: a member whose stored values hold the new coverage's already is left alone. That
   // is exact because the stored values are only ever the triggers' own, or those an import wrote with a new
   // member's profile, which are the coverages the same transaction inserts for it (src/members/roster-import.ts);
@@ -100,6 +95,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const event of ['insert', 'update', 'delete']) await sql.raw(`DROP TRIGGER IF EXISTS coverages_card_values_${event} ON coverages`).execute(db);
   await sql`DROP FUNCTION IF EXISTS coverages_refresh_card_values()`.execute(db);
-  await sql`DROP FUNCTION IF EXISTS member_card_values(uuid)`.execute(db);
   await sql`ALTER TABLE member_match_profiles DROP COLUMN IF EXISTS card_values`.execute(db);
 }

@@ -75,8 +75,8 @@ export async function sealAuditEvents(
  * plan an `EXISTS` as a hashed subplan, which reads every link of the whole chain to build its hash table, or as a
  * scan of the links per event. It did the first on the bench's index: 40 ms a round at 45,000 links, five rounds
  * a second, growing with the chain for ever (docs/benchmarks.md, sixth session); the test's small chain got the
- * second. As a join the planner chose to
- * scan the whole events table. Prepared: planning it cost more than running it. Exported for its test, which checks the plan reads no more links than it takes.
+ * second. As a join the planner chose to scan the whole events table. Prepared: planning it cost more than running
+ * it. Exported for its test, which checks the plan reads no more links than it takes.
  */
 export function takePendingEvents(limit: number) {
   return sql<{ seq: string; hash: string | null; linked: boolean | null }>`${sql.raw(PREPARED_STATEMENT)}

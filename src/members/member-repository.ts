@@ -168,18 +168,28 @@ export async function upsertMembers(
   // One array parameter per column, unnested server-side: 18 parameters instead of 18 per row, which keeps
   // both query compilation here and parsing in Postgres cheap for 500-row batches. The profile of every member
   // written goes to member_match_profiles in the same statement, so no member is ever without one. A new
-  // member's profile carries the card values the caller knows, in the order the triggers on `coverages` keep them
-  // (migration 0023): when its coverages follow, the triggers find them right and do not write the profile again.
-  // They stay the truth: a member updated here keeps its stored values, and the triggers correct any guess.
+  // member's profile carries the card values the caller knows, in the form the triggers on `coverages` keep them
+  // (migration 0023: distinct, in byte order): when its coverages follow, the triggers find them right and do not
+  // write the profile again. They stay the truth: a member updated here keeps its stored values.
   const names = MEMBER_COLUMNS.map((c) => c.name);
+  const knownCards = { memberIds: [] as string[], values: [] as string[] };
+  for (const m of members) {
+    for (const value of knownCardValues.get(m.memberId) ?? []) {
+      knownCards.memberIds.push(m.memberId);
+      knownCards.values.push(value);
+    }
+  }
   const updated = names.filter((c) => c !== 'member_id' && c !== 'source_resource_id');
   const written = await sql<{ id: string; member_id: string; inserted: boolean }>`
     WITH input AS (
       SELECT * FROM unnest(
         ${sql.join(MEMBER_COLUMNS.map((c) => sql`${members.map(c.value)}::${sql.raw(c.type)}[]`))},
-        ${members.map(memberStoredProfile)}::text[],
-        ${members.map((m) => cardValuesText(knownCardValues.get(m.memberId) ?? []))}::text[]
-      ) AS i(${sql.join([...names, 'profile', 'card_values'].map((c) => sql.ref(c)))})
+        ${members.map(memberStoredProfile)}::text[]
+      ) AS i(${sql.join([...names, 'profile'].map((c) => sql.ref(c)))})
+    ),
+    known_cards AS (
+      SELECT k.member_id, array_agg(DISTINCT k.v COLLATE "C" ORDER BY k.v COLLATE "C") AS card_values
+      FROM unnest(${knownCards.memberIds}::text[], ${knownCards.values}::text[]) AS k(member_id, v) GROUP BY k.member_id
     ),
     written AS (
       INSERT INTO members AS m (${sql.join(names.map((c) => sql.ref(c)))})
@@ -194,7 +204,8 @@ export async function upsertMembers(
     ),
     profiles AS (
       INSERT INTO member_match_profiles (member_uuid, member_id, profile, card_values)
-      SELECT w.id, w.member_id, input.profile, input.card_values::text[] FROM written w JOIN input ON input.member_id = w.member_id
+      SELECT w.id, w.member_id, input.profile, coalesce(known_cards.card_values, '{}')
+      FROM written w JOIN input ON input.member_id = w.member_id LEFT JOIN known_cards ON known_cards.member_id = w.member_id
       ON CONFLICT (member_uuid) DO UPDATE SET profile = excluded.profile
     )
     SELECT id, member_id, inserted FROM written`.execute(db);
@@ -346,11 +357,3 @@ export async function countMembers(db: DbOrTx): Promise<number> {
   return Number(row.n);
 }
 
-/**
- * Card values as migration 0023's `member_card_values` orders them: distinct, in byte order (Postgres' "C"
- * collation; the same as JavaScript's for the ASCII of identifiers), as one Postgres array literal.
- */
-function cardValuesText(values: readonly string[]): string {
-  const sorted = [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${sorted.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
