@@ -4,7 +4,7 @@ import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAuditEvent, verifyAuditChain } from '../src/audit/audit-trail.js';
 import { CHAIN_LOCK_KEY } from '../src/audit/chain.js';
-import { sealAuditEvents, takePendingEvents } from '../src/audit/sealer.js';
+import { sealAuditEvents, sealingRounds, takePendingEvents } from '../src/audit/sealer.js';
 import { configureAuditTrail } from '../src/audit/settings.js';
 import { keyedChainHash, GENESIS_HASH } from '../src/audit/chain.js';
 import { readChainInfo, signCheckpoint } from '../src/audit/checkpoints.js';
@@ -41,6 +41,32 @@ async function count(db: Db, table: 'audit_events' | 'audit_chain_links' | 'audi
 }
 
 describe('audit sealing', () => {
+  it('an idle sealer asks whether anything waits instead of opening a transaction, and seals what arrives', async () => {
+    const db = await freshDb();
+    let transactions = 0;
+    // The same database, counting the transactions the rounds open (each: BEGIN, the lock, the take, COMMIT).
+    const counted = new Proxy(db, {
+      get(target, key) {
+        if (key === 'transaction') transactions++;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const round = sealingRounds(counted);
+    await appendAuditEvent(db, event('first'));
+    expect(await round()).toBe(1);
+    expect(await round()).toBe(0); // a full round that finds nothing
+    const afterFull = transactions;
+    expect(await round()).toBe(0);
+    expect(await round()).toBe(0);
+    expect(transactions).toBe(afterFull);
+    await appendAuditEvent(db, event('second'));
+    expect(await round()).toBe(1);
+    expect(transactions).toBe(afterFull + 1);
+    expect(await count(db, 'audit_chain_links')).toBe(2);
+    expect(await count(db, 'audit_pending')).toBe(0);
+  });
+
   it('an append takes no lock: it commits while another session holds the chain’s lock', async () => {
     const db = await freshDb();
     const released = signal();
