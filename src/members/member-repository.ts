@@ -356,4 +356,3 @@ export async function countMembers(db: DbOrTx): Promise<number> {
   const row = await db.selectFrom('members').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
 }
-
